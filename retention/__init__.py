@@ -1,0 +1,1 @@
+"""Command line, settings and shared errors of the user retention platform."""

@@ -1,0 +1,210 @@
+"""Platform settings: one typed object, read from retention.toml and the environment.
+
+RETENTION_PROFILE selects the profile (local or production), RETENTION_HOME the folder where
+data, stores, models and reports are written, and RETENTION_CONFIG an alternative TOML file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from retention.errors import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "retention.toml"
+PROFILES = ("local", "production")
+
+
+@dataclass(frozen=True)
+class RetentionWindow:
+    """Retention definition: who is eligible at a snapshot and what counts as coming back."""
+
+    lookback_days: int = 90
+    horizon_days: int = 14
+    snapshot_every_days: int = 7
+    qualifying_event_types: tuple[str, ...] = ("purchase",)
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    max_quarantine_share: float = 0.05
+    max_abs_amount: float = 1_000_000.0
+    earliest_event_time: str = "1990-01-01T00:00:00Z"
+    max_future_days: int = 1
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    validation_snapshots: int = 6
+    test_snapshots: int = 6
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    seed: int = 7
+    max_epochs: int = 40
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    hidden_units: tuple[int, ...] = (64, 32)
+    dropout: float = 0.1
+    early_stopping_patience: int = 5
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    registered_model_name: str = "user_retention"
+    champion_alias: str = "champion"
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    reference_weeks: int = 8
+    current_weeks: int = 8
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know; derived paths are properties so they follow `home`."""
+
+    profile: str = "local"
+    home: Path = PROJECT_ROOT / "var"
+    retention: RetentionWindow = field(default_factory=RetentionWindow)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    # Households of the bundled data set to keep; None keeps all 2,469. Tests use a slice.
+    sample_users: int | None = None
+    redis_url: str = "127.0.0.1:6379"
+    postgres_dsn: str = "postgresql://postgres@127.0.0.1:5432/retention"
+    # Prefix of every Redis key and PostgreSQL database, so test runs do not collide.
+    namespace: str = "retention"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def raw_events_path(self) -> Path:
+        return self.data_dir / "raw_events.parquet"
+
+    @property
+    def raw_users_path(self) -> Path:
+        return self.data_dir / "raw_users.parquet"
+
+    @property
+    def events_path(self) -> Path:
+        return self.data_dir / "events.parquet"
+
+    @property
+    def users_path(self) -> Path:
+        return self.data_dir / "users.parquet"
+
+    @property
+    def quarantine_path(self) -> Path:
+        return self.data_dir / "quarantine.parquet"
+
+    @property
+    def features_path(self) -> Path:
+        return self.data_dir / "user_profile_features.parquet"
+
+    @property
+    def labels_path(self) -> Path:
+        return self.data_dir / "retention_labels.parquet"
+
+    @property
+    def training_set_path(self) -> Path:
+        return self.data_dir / "training_set.parquet"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        if self.profile == "production":
+            return f"{self.postgres_dsn}_mlflow"
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_location(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.feast_dir, self.mlflow_dir, self.reports_dir, self.dagster_home):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+_SECTIONS = {
+    "retention": RetentionWindow,
+    "validation": ValidationSettings,
+    "split": SplitSettings,
+    "training": TrainingSettings,
+    "registry": RegistrySettings,
+    "monitoring": MonitoringSettings,
+}
+
+
+def _section(name: str, cls: type, values: dict[str, Any], source: Path) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown key(s) {unknown} in section [{name}] of {source}. "
+            f"Valid keys: {sorted(known)}."
+        )
+    # TOML arrays arrive as lists; the dataclasses hold tuples so that settings stay hashable.
+    converted = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
+    return cls(**converted)
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the TOML file, then the environment, then keyword overrides."""
+    env_config = os.environ.get("RETENTION_CONFIG")
+    path = config_path or (Path(env_config) if env_config else DEFAULT_CONFIG_PATH)
+    sections: dict[str, Any] = {}
+    if path.exists():
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigurationError(f"Invalid TOML in {path}: {error}. Fix the syntax and retry.") from error
+        unknown = sorted(set(document) - set(_SECTIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown section(s) {unknown} in {path}. Valid sections: {sorted(_SECTIONS)}."
+            )
+        sections = {name: _section(name, _SECTIONS[name], document[name], path) for name in document}
+    elif env_config:
+        raise ConfigurationError(f"RETENTION_CONFIG points to {path}, which does not exist.")
+
+    profile = os.environ.get("RETENTION_PROFILE", "local")
+    if profile not in PROFILES:
+        raise ConfigurationError(
+            f"RETENTION_PROFILE={profile!r} is not a known profile. Use one of: {', '.join(PROFILES)}."
+        )
+    settings = Settings(
+        profile=profile,
+        home=Path(os.environ.get("RETENTION_HOME", PROJECT_ROOT / "var")).resolve(),
+        redis_url=os.environ.get("RETENTION_REDIS_URL", Settings.redis_url),
+        postgres_dsn=os.environ.get("RETENTION_POSTGRES_DSN", Settings.postgres_dsn),
+        namespace=os.environ.get("RETENTION_NAMESPACE", Settings.namespace),
+        **sections,
+    )
+    return replace(settings, **overrides)
