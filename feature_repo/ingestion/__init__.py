@@ -1,0 +1,1 @@
+"""Conversion of any shop's event log to the data contract."""
