@@ -1,11 +1,132 @@
-"""The `retention` command line."""
+"""The `retention` command line.
+
+Logs and progress go to stderr; with `--json`, stdout carries exactly one JSON document.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import click
 
+from retention.errors import RetentionError
+from retention.settings import Settings, load_settings
 
-@click.group()
-def main() -> None:
+logger = logging.getLogger("retention")
+
+# Telemetry of the bundled tools is off: the platform runs where no outside host is reachable.
+QUIET_ENVIRONMENT = {
+    "GX_ANALYTICS_ENABLED": "false",
+    "MLFLOW_ENABLE_TELEMETRY": "false",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "DAGSTER_DISABLE_TELEMETRY": "true",
+    "FEAST_USAGE": "False",
+}
+
+
+def _configure(verbose: bool) -> None:
+    for key, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _settings(home: Path | None, sample_users: int | None) -> Settings:
+    overrides: dict = {}
+    if home is not None:
+        overrides["home"] = home.resolve()
+    if sample_users is not None:
+        overrides["sample_users"] = sample_users
+    settings = load_settings(**overrides)
+    settings.ensure_dirs()
+    return settings
+
+
+class RetentionGroup(click.Group):
+    """Prints platform errors as one message and exit code 2 instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RetentionError as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=RetentionGroup)
+@click.option("--verbose", is_flag=True, help="Log debug messages as well.")
+def main(verbose: bool) -> None:
     """User retention platform: ingest events, build features, train, serve and monitor."""
+    _configure(verbose)
+
+
+home_option = click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for data, stores, models and reports (default: $RETENTION_HOME or ./var).",
+)
+
+
+@main.command()
+@home_option
+@click.option(
+    "--sample-users",
+    type=click.IntRange(min=20),
+    default=None,
+    help="Keep a reproducible random sample of this many households (default: all 2,469).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
+def demo(home: Path | None, sample_users: int | None, as_json: bool) -> None:
+    """Run every stage on the bundled Complete Journey data with the active profile."""
+    from orchestration.runner import run_pipeline
+    from orchestration.summary import format_summary
+
+    settings = _settings(home, sample_users)
+    # Libraries such as Feast print progress on stdout; keep stdout for the summary alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        summary = run_pipeline(settings)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str, ensure_ascii=False))
+    else:
+        click.echo(format_summary(summary))
+
+
+@main.command()
+@home_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=3000, show_default=True, help="Port of the HTTP API.")
+def serve(home: Path | None, host: str, port: int) -> None:
+    """Serve the champion model over HTTP with BentoML."""
+    settings = _settings(home, None)
+    environment = {**os.environ, "RETENTION_HOME": str(settings.home)}
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:RetentionService", "--host", host, "--port", str(port)]
+    sys.exit(subprocess.call(command, cwd=Path(__file__).resolve().parent.parent, env=environment))
+
+
+@main.command()
+@home_option
+@click.option("--port", type=int, default=3001, show_default=True, help="Port of the Dagster UI.")
+def dagster(home: Path | None, port: int) -> None:
+    """Open the Dagster UI (`dagster dev`) on 127.0.0.1 with the platform's definitions."""
+    settings = _settings(home, None)
+    environment = {
+        **os.environ,
+        "RETENTION_HOME": str(settings.home),
+        "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(settings.dagster_home)),
+    }
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    sys.exit(subprocess.call(command, cwd=Path(__file__).resolve().parent.parent, env=environment))
 
 
 if __name__ == "__main__":

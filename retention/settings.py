@@ -106,8 +106,16 @@ class Settings:
         return self.data_dir / "users.parquet"
 
     @property
+    def conversion_quarantine_path(self) -> Path:
+        return self.data_dir / "conversion_quarantine.parquet"
+
+    @property
     def quarantine_path(self) -> Path:
         return self.data_dir / "quarantine.parquet"
+
+    @property
+    def conversion_report_path(self) -> Path:
+        return self.data_dir / "conversion_report.json"
 
     @property
     def features_path(self) -> Path:

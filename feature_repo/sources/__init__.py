@@ -1,0 +1,1 @@
+"""Built-in event sources converted to the data contract."""
