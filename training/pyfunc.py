@@ -1,0 +1,152 @@
+"""MLflow pyfunc models that turn raw feature rows into retention probabilities.
+
+Both models keep their preprocessing inside, so a caller sends the raw feature columns
+of the feature service and receives one probability per row. The weights are saved as
+plain files (a torch state_dict with its architecture in JSON, LightGBM model text and
+the preprocessor in JSON) and never as pickled torch modules or torch.export programs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+
+from retention.errors import InputDataError
+from training.baseline import LightGBMBaseline
+from training.mlp import RetentionMLP, predict_probabilities
+from training.preprocessing import FeaturePreprocessor
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# Models-from-code files that MLflow runs to create each model object.
+MLP_MODEL_CODE = Path(__file__).with_name("pyfunc_mlp.py")
+LIGHTGBM_MODEL_CODE = Path(__file__).with_name("pyfunc_lightgbm.py")
+
+# Version ranges instead of the installed versions, because an exact pin such as
+# torch==2.13.0+cu128 from a GPU machine names a CUDA build that CPU-only serving cannot use.
+PIP_REQUIREMENTS = (
+    "mlflow>=3,<3.18",
+    "torch>=2.13,<2.15",
+    "lightgbm>=4.3",
+    "pandas>=2.2",
+    "numpy>=1.26",
+    "scikit-learn>=1.5",
+    "tqdm>=4.66",
+)
+
+MLP_STATE_FILE = "mlp_state_dict.pt"
+MLP_ARCHITECTURE_FILE = "mlp_architecture.json"
+PREPROCESSOR_FILE = "preprocessor.json"
+LIGHTGBM_MODEL_FILE = "lightgbm_model.txt"
+LIGHTGBM_COLUMNS_FILE = "lightgbm_columns.json"
+
+
+def code_paths() -> list[str]:
+    """Return the packages that the model classes import, copied into every model.
+
+    With them a model loads in an environment that has only PIP_REQUIREMENTS installed.
+    """
+    return [str(PACKAGE_ROOT / "training"), str(PACKAGE_ROOT / "retention")]
+
+
+def model_signature(numeric_columns: tuple[str, ...], categorical_columns: tuple[str, ...]) -> ModelSignature:
+    """Return the signature: every feature column is required, and its values may be null.
+
+    MLflow enforces it before `predict`: numeric columns must have a float dtype (it rejects
+    int64 as an unsafe conversion), and a missing column raises MlflowException.
+    """
+    inputs = Schema(
+        [ColSpec(DataType.double, column) for column in numeric_columns]
+        + [ColSpec(DataType.string, column) for column in categorical_columns]
+    )
+    outputs = Schema([TensorSpec(np.dtype("float64"), (-1,))])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+class MLPRetentionModel(mlflow.pyfunc.PythonModel):
+    """RetentionMLP behind FeaturePreprocessor, on the CPU."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        self.preprocessor = FeaturePreprocessor.from_dict(_read_json(context.artifacts["preprocessor"]))
+        architecture = _read_json(context.artifacts["architecture"])
+        self.model = RetentionMLP(
+            input_dim=architecture["input_dim"],
+            hidden_units=tuple(architecture["hidden_units"]),
+            dropout=architecture["dropout"],
+        )
+        state = torch.load(context.artifacts["state_dict"], map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state)
+        self.model.eval()
+
+    def predict(
+        self,
+        context: mlflow.pyfunc.PythonModelContext,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> np.ndarray:
+        """Return the retention probability of every input row as a 1-D float64 array."""
+        features = self.preprocessor.transform(_require_frame(model_input))
+        return predict_probabilities(self.model, features)
+
+
+class LightGBMRetentionModel(mlflow.pyfunc.PythonModel):
+    """LightGBMBaseline on the raw feature columns."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        model_text = Path(context.artifacts["model"]).read_text(encoding="utf-8")
+        self.baseline = LightGBMBaseline.from_saved(model_text, _read_json(context.artifacts["columns"]))
+
+    def predict(
+        self,
+        context: mlflow.pyfunc.PythonModelContext,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> np.ndarray:
+        """Return the retention probability of every input row as a 1-D float64 array."""
+        return self.baseline.predict_probabilities(_require_frame(model_input))
+
+
+def save_mlp_artifacts(model: RetentionMLP, preprocessor: FeaturePreprocessor, directory: Path) -> dict[str, str]:
+    """Write the MLP files into `directory` and return the artifacts mapping of log_model."""
+    paths = {
+        "state_dict": directory / MLP_STATE_FILE,
+        "architecture": directory / MLP_ARCHITECTURE_FILE,
+        "preprocessor": directory / PREPROCESSOR_FILE,
+    }
+    cpu_state = {key: tensor.detach().cpu() for key, tensor in model.state_dict().items()}
+    torch.save(cpu_state, paths["state_dict"])
+    _write_json(paths["architecture"], model.architecture())
+    _write_json(paths["preprocessor"], preprocessor.to_dict())
+    return {key: str(path) for key, path in paths.items()}
+
+
+def save_lightgbm_artifacts(baseline: LightGBMBaseline, directory: Path) -> dict[str, str]:
+    """Write the LightGBM files into `directory` and return the artifacts mapping of log_model."""
+    paths = {"model": directory / LIGHTGBM_MODEL_FILE, "columns": directory / LIGHTGBM_COLUMNS_FILE}
+    paths["model"].write_text(baseline.booster.model_to_string(), encoding="utf-8")
+    _write_json(paths["columns"], baseline.columns_to_dict())
+    return {key: str(path) for key, path in paths.items()}
+
+
+def _require_frame(model_input: Any) -> pd.DataFrame:
+    if not isinstance(model_input, pd.DataFrame):
+        raise InputDataError(
+            f"The retention model expects a pandas DataFrame of raw feature columns, got "
+            f"{type(model_input).__name__}. Send one row per user with one column per feature."
+        )
+    return model_input
+
+
+def _read_json(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=True), encoding="utf-8")
