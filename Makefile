@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 export GX_ANALYTICS_ENABLED := false
-export MLFLOW_ENABLE_TELEMETRY := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
 export BENTOML_DO_NOT_TRACK := true
 export DAGSTER_DISABLE_TELEMETRY := true
 export FEAST_USAGE := False

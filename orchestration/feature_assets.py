@@ -1,7 +1,5 @@
 """Assets that turn validated events into features and publish them through Feast."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
 
@@ -9,10 +7,11 @@ from feature_repo.definitions import FEATURE_SERVICE_NAME, FEATURE_VIEW_NAME
 from feature_repo.feature_columns import LABEL_COLUMN, SNAPSHOT_COLUMN
 from feature_repo.features import build_labels, build_profile_features
 from feature_repo.store import apply_definitions, get_feature_store, materialize_latest, read_training_frame
+from monitoring.data_docs import write_data_docs
 from monitoring.validation import validate_features
 from orchestration.ingestion_assets import user_attributes, validated_events
 from orchestration.resources import SettingsResource
-from retention.io import write_json_atomic, write_parquet_atomic
+from retention.io import write_parquet_atomic
 
 FEATURE_CHECK = "features_pass_expectations"
 
@@ -44,7 +43,8 @@ def user_profile_features(context: dg.AssetExecutionContext, settings: SettingsR
     write_parquet_atomic(labels, cfg.labels_path)
 
     result = validate_features(features)
-    write_json_atomic(result, cfg.reports_dir / "validation" / "features.json")
+    docs_path = write_data_docs([result], cfg.reports_dir / "data_docs")
+    failed = [expectation.to_dict() for expectation in result.expectations if not expectation.success]
     context.log.info(
         f"Built {len(features):,} feature rows over {features[SNAPSHOT_COLUMN].nunique()} snapshots; "
         f"{len(labels):,} labelled rows, {labels[LABEL_COLUMN].mean():.1%} retained"
@@ -57,13 +57,15 @@ def user_profile_features(context: dg.AssetExecutionContext, settings: SettingsR
             "snapshot_range": _range(features),
             "labelled_rows": len(labels),
             "label_rate": float(labels[LABEL_COLUMN].mean()),
+            "data_docs": dg.MetadataValue.url(docs_path.as_uri()),
             "path": dg.MetadataValue.path(str(cfg.features_path)),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name=FEATURE_CHECK,
-                passed=bool(result["success"]),
-                metadata={"failed_expectations": dg.MetadataValue.json(result.get("failed", []))},
+                passed=bool(result.success),
+                description=f"{len(failed)} failed expectations; see the Data Docs at {docs_path}.",
+                metadata={"failed_expectations": dg.MetadataValue.json(failed)},
             )
         ],
     )

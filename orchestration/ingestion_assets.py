@@ -1,8 +1,7 @@
 """Assets that bring events and user attributes in and validate them."""
 
-from __future__ import annotations
-
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -10,7 +9,8 @@ import pandas as pd
 from feature_repo.contract import empty_quarantine
 from feature_repo.ingestion.report import ConversionReport
 from feature_repo.sources import completejourney
-from monitoring.validation import validate_event_file, validate_users, write_data_docs
+from monitoring.data_docs import write_data_docs
+from monitoring.validation import validate_event_file, validate_users
 from orchestration.resources import SettingsResource
 from retention.io import write_json_atomic, write_parquet_atomic
 
@@ -67,8 +67,7 @@ def validated_events(context: dg.AssetExecutionContext, settings: SettingsResour
     shutil.copyfile(cfg.conversion_quarantine_path, cfg.quarantine_path)
     report = validate_event_file(cfg.raw_events_path, cfg.events_path, cfg.quarantine_path, cfg)
     conversion = pd.read_json(cfg.conversion_report_path, typ="series")
-    users_result = validate_users(pd.read_parquet(cfg.raw_users_path))
-    docs_path = write_data_docs([report.suite_result, users_result], cfg.reports_dir / "data_docs")
+    docs_path = Path(report.data_docs_path)
 
     summary = report.to_dict()
     context.log.info(
@@ -96,6 +95,7 @@ def validated_events(context: dg.AssetExecutionContext, settings: SettingsResour
             "accepted_rows": report.accepted_rows,
             "validation_quarantined_rows": report.quarantined_rows,
             "quarantine_share": report.quarantine_share,
+            "failed_expectations": dg.MetadataValue.json(report.failures),
             "quarantine_by_rule": dg.MetadataValue.json(summary.get("by_rule", {})),
             "data_docs": dg.MetadataValue.url(docs_path.as_uri()),
             "quarantine": dg.MetadataValue.path(str(cfg.quarantine_path)),
@@ -107,11 +107,18 @@ def validated_events(context: dg.AssetExecutionContext, settings: SettingsResour
 
 @dg.asset(group_name="ingestion", deps=[raw_events], kinds={"great_expectations", "parquet"})
 def user_attributes(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    """User attributes (demographics) in the contract's columns."""
+    """User attributes (demographics) in the contract's columns, checked by their suite."""
     cfg = settings.get()
     users = pd.read_parquet(cfg.raw_users_path)
+    result = validate_users(users)
+    docs_path = write_data_docs([result], cfg.reports_dir / "data_docs")
     write_parquet_atomic(users, cfg.users_path)
     context.log.info(f"Published attributes of {len(users):,} users")
     return dg.MaterializeResult(
-        metadata={"rows": len(users), "path": dg.MetadataValue.path(str(cfg.users_path))}
+        metadata={
+            "rows": len(users),
+            "suite_success": result.success,
+            "data_docs": dg.MetadataValue.url(docs_path.as_uri()),
+            "path": dg.MetadataValue.path(str(cfg.users_path)),
+        }
     )

@@ -1,6 +1,6 @@
 """Assets that train, evaluate and register the retention models, and report drift."""
 
-from __future__ import annotations
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -40,14 +40,14 @@ def feature_drift_report(context: dg.AssetExecutionContext, settings: SettingsRe
     summary = build_drift_report(pd.read_parquet(cfg.features_path), cfg, cfg.reports_dir / "drift")
     document = summary.to_dict()
     context.log.info(
-        f"{document['drifted_columns_count']} drifted columns of {document['columns_count']}"
+        f"{document['drifted_columns_count']} drifted columns of {len(document['columns'])}"
     )
     return dg.MaterializeResult(
         metadata={
             "drifted_columns": dg.MetadataValue.json(document["drifted_columns"]),
-            "drift_share": float(document["drift_share"]),
+            "drifted_columns_share": float(document["drifted_columns_share"]),
             "dataset_drift": bool(document["dataset_drift"]),
-            "html_report": dg.MetadataValue.url(summary.html_path.as_uri()),
+            "html_report": dg.MetadataValue.url(Path(summary.html_path).as_uri()),
             "json_report": dg.MetadataValue.path(str(summary.json_path)),
         }
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
 
 from orchestration.definitions import all_assets
+from orchestration.instance import prepare_dagster_home
 from orchestration.resources import SettingsResource
 from orchestration.summary import asset_metadata, build_summary
 from retention.errors import PipelineError, ValidationFailedError
@@ -15,10 +15,8 @@ from retention.settings import Settings
 
 
 def _instance(settings: Settings) -> dg.DagsterInstance:
-    """Return the Dagster instance under the settings' home, so runs show in the Dagster UI."""
-    dagster_home = os.environ.get("DAGSTER_HOME") or str(settings.dagster_home)
-    os.makedirs(dagster_home, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = dagster_home
+    """Return the Dagster instance of the profile, so runs of the CLI show in the Dagster UI."""
+    prepare_dagster_home(settings)
     return dg.DagsterInstance.get()
 
 

@@ -19,7 +19,7 @@ def asset_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any
     """Return each materialized asset's metadata, keyed by the asset name."""
     collected: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
+        materialization = event.event_specific_data.materialization
         name = materialization.asset_key.to_user_string()
         collected[name] = {key: _plain(value) for key, value in materialization.metadata.items()}
     return collected
@@ -48,7 +48,7 @@ def build_summary(metadata: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "drift_html": drift["html_report"],
             "drift_json": drift["json_report"],
         },
-        "drift": {"drift_share": drift["drift_share"], "drifted_columns": drift["drifted_columns"]},
+        "drift": {"drifted_columns_share": drift["drifted_columns_share"], "drifted_columns": drift["drifted_columns"]},
     }
 
 
@@ -61,7 +61,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"Features: {rows['features']:,} rows; training set {rows['training_set']:,} rows",
     ]
     for split, description in summary["splits"].items():
-        lines.append(f"  {split:<10} {description['start']} to {description['end']}  {description['rows']:,} rows")
+        lines.append(f"  {split:<10} {description['start'][:10]} to {description['end'][:10]}  {description['rows']:,} rows")
     lines.append("Test metrics:")
     for name, metrics in summary["models"].items():
         shown = ", ".join(f"{key} {value:.3f}" for key, value in metrics.items())

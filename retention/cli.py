@@ -23,7 +23,8 @@ logger = logging.getLogger("retention")
 # Telemetry of the bundled tools is off: the platform runs where no outside host is reachable.
 QUIET_ENVIRONMENT = {
     "GX_ANALYTICS_ENABLED": "false",
-    "MLFLOW_ENABLE_TELEMETRY": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
     "BENTOML_DO_NOT_TRACK": "true",
     "DAGSTER_DISABLE_TELEMETRY": "true",
     "FEAST_USAGE": "False",
@@ -89,10 +90,11 @@ home_option = click.option(
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
 def demo(home: Path | None, sample_users: int | None, as_json: bool) -> None:
     """Run every stage on the bundled Complete Journey data with the active profile."""
+    settings = _settings(home, sample_users)
+    # Imported here so that `--help` and setting errors do not wait for Dagster and Feast to load.
     from orchestration.runner import run_pipeline
     from orchestration.summary import format_summary
 
-    settings = _settings(home, sample_users)
     # Libraries such as Feast print progress on stdout; keep stdout for the summary alone.
     with contextlib.redirect_stdout(sys.stderr):
         summary = run_pipeline(settings)
@@ -119,11 +121,13 @@ def serve(home: Path | None, host: str, port: int) -> None:
 @click.option("--port", type=int, default=3001, show_default=True, help="Port of the Dagster UI.")
 def dagster(home: Path | None, port: int) -> None:
     """Open the Dagster UI (`dagster dev`) on 127.0.0.1 with the platform's definitions."""
+    from orchestration.instance import prepare_dagster_home
+
     settings = _settings(home, None)
     environment = {
         **os.environ,
         "RETENTION_HOME": str(settings.home),
-        "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(settings.dagster_home)),
+        "DAGSTER_HOME": str(prepare_dagster_home(settings)),
     }
     command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
     sys.exit(subprocess.call(command, cwd=Path(__file__).resolve().parent.parent, env=environment))

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 import mlflow
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.tracking import MlflowClient
 
 from feature_repo.definitions import FEATURE_SERVICE_NAME
 from feature_repo.feature_columns import ENTITY_COLUMN, FEATURE_COLUMNS, NUMERIC_FEATURES
 from feature_repo.store import get_feature_store, read_online_features
-from retention.errors import PipelineError
 from retention.settings import Settings
+from training import registry
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +34,7 @@ class ChampionModel:
 
 def load_champion(settings: Settings) -> ChampionModel:
     """Load the model version behind the champion alias from the MLflow registry."""
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    name, alias = settings.registry.registered_model_name, settings.registry.champion_alias
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, alias)
-    except mlflow.exceptions.MlflowException as error:
-        raise PipelineError(
-            f"No model version of {name!r} carries the alias {alias!r} in {settings.mlflow_tracking_uri}. "
-            "Run `retention demo` (or the retention_models asset) to train and register one."
-        ) from error
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-    logger.info("Loaded champion %s version %s", name, version.version)
+    model, version = registry.load_champion(settings)
     return ChampionModel(model=model, version=version)
 
 

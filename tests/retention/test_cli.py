@@ -1,0 +1,24 @@
+from click.testing import CliRunner
+
+from retention.cli import main
+
+
+def test_help_lists_commands():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "serve", "dagster"):
+        assert command in result.output
+
+
+def test_bad_profile_is_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("RETENTION_PROFILE", "nope")
+    result = CliRunner().invoke(main, ["demo", "--home", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "RETENTION_PROFILE='nope'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_demo_help_names_options():
+    result = CliRunner().invoke(main, ["demo", "--help"])
+    assert "--json" in result.output
+    assert "--sample-users" in result.output
