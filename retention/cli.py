@@ -1,12 +1,11 @@
 """The `retention` command line.
 
 Logs and progress go to stderr; with `--json`, stdout carries exactly one JSON document.
+Each subcommand lives in its own module under retention/commands/.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import subprocess
@@ -15,10 +14,10 @@ from pathlib import Path
 
 import click
 
+from retention.commands.common import emit, home_option, json_option, settings_for, stdout_to_stderr
 from retention.errors import RetentionError
-from retention.settings import Settings, load_settings
 
-logger = logging.getLogger("retention")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Telemetry of the bundled tools is off: the platform runs where no outside host is reachable.
 QUIET_ENVIRONMENT = {
@@ -42,17 +41,6 @@ def _configure(verbose: bool) -> None:
     )
 
 
-def _settings(home: Path | None, sample_users: int | None) -> Settings:
-    overrides: dict = {}
-    if home is not None:
-        overrides["home"] = home.resolve()
-    if sample_users is not None:
-        overrides["sample_users"] = sample_users
-    settings = load_settings(**overrides)
-    settings.ensure_dirs()
-    return settings
-
-
 class RetentionGroup(click.Group):
     """Prints platform errors as one message and exit code 2 instead of a traceback."""
 
@@ -71,14 +59,6 @@ def main(verbose: bool) -> None:
     _configure(verbose)
 
 
-home_option = click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for data, stores, models and reports (default: $RETENTION_HOME or ./var).",
-)
-
-
 @main.command()
 @home_option
 @click.option(
@@ -87,21 +67,17 @@ home_option = click.option(
     default=None,
     help="Keep a reproducible random sample of this many households (default: all 2,469).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
+@json_option
 def demo(home: Path | None, sample_users: int | None, as_json: bool) -> None:
     """Run every stage on the bundled Complete Journey data with the active profile."""
-    settings = _settings(home, sample_users)
+    settings = settings_for(home, sample_users=sample_users)
     # Imported here so that `--help` and setting errors do not wait for Dagster and Feast to load.
     from orchestration.runner import run_pipeline
     from orchestration.summary import format_summary
 
-    # Libraries such as Feast print progress on stdout; keep stdout for the summary alone.
-    with contextlib.redirect_stdout(sys.stderr):
+    with stdout_to_stderr():
         summary = run_pipeline(settings)
-    if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str, ensure_ascii=False))
-    else:
-        click.echo(format_summary(summary))
+    emit(summary, as_json, format_summary(summary))
 
 
 @main.command()
@@ -110,10 +86,10 @@ def demo(home: Path | None, sample_users: int | None, as_json: bool) -> None:
 @click.option("--port", type=int, default=3000, show_default=True, help="Port of the HTTP API.")
 def serve(home: Path | None, host: str, port: int) -> None:
     """Serve the champion model over HTTP with BentoML."""
-    settings = _settings(home, None)
+    settings = settings_for(home)
     environment = {**os.environ, "RETENTION_HOME": str(settings.home)}
     command = [sys.executable, "-m", "bentoml", "serve", "serving.service:RetentionService", "--host", host, "--port", str(port)]
-    sys.exit(subprocess.call(command, cwd=Path(__file__).resolve().parent.parent, env=environment))
+    sys.exit(subprocess.call(command, cwd=PROJECT_ROOT, env=environment))
 
 
 @main.command()
@@ -123,14 +99,17 @@ def dagster(home: Path | None, port: int) -> None:
     """Open the Dagster UI (`dagster dev`) on 127.0.0.1 with the platform's definitions."""
     from orchestration.instance import prepare_dagster_home
 
-    settings = _settings(home, None)
+    settings = settings_for(home)
     environment = {
         **os.environ,
         "RETENTION_HOME": str(settings.home),
         "DAGSTER_HOME": str(prepare_dagster_home(settings)),
     }
     command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
-    sys.exit(subprocess.call(command, cwd=Path(__file__).resolve().parent.parent, env=environment))
+    sys.exit(subprocess.call(command, cwd=PROJECT_ROOT, env=environment))
+
+
+# Subcommands defined in retention/commands/; one line each.
 
 
 if __name__ == "__main__":
