@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import click
 
+from retention.commands.benchmark import benchmark
 from retention.commands.common import emit, home_option, json_option, settings_for, stdout_to_stderr
+from retention.commands.ingest import ingest
 from retention.errors import RetentionError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,12 @@ def _configure(verbose: bool) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+
+
+def _replace_process(command: list[str], environment: dict[str, str]) -> None:
+    """Become `command`, so that signals sent to this process id reach the server itself."""
+    os.chdir(PROJECT_ROOT)
+    os.execve(command[0], command, environment)
 
 
 class RetentionGroup(click.Group):
@@ -89,7 +96,7 @@ def serve(home: Path | None, host: str, port: int) -> None:
     settings = settings_for(home)
     environment = {**os.environ, "RETENTION_HOME": str(settings.home)}
     command = [sys.executable, "-m", "bentoml", "serve", "serving.service:RetentionService", "--host", host, "--port", str(port)]
-    sys.exit(subprocess.call(command, cwd=PROJECT_ROOT, env=environment))
+    _replace_process(command, environment)
 
 
 @main.command()
@@ -106,10 +113,12 @@ def dagster(home: Path | None, port: int) -> None:
         "DAGSTER_HOME": str(prepare_dagster_home(settings)),
     }
     command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
-    sys.exit(subprocess.call(command, cwd=PROJECT_ROOT, env=environment))
+    _replace_process(command, environment)
 
 
 # Subcommands defined in retention/commands/; one line each.
+main.add_command(benchmark)
+main.add_command(ingest)
 
 
 if __name__ == "__main__":

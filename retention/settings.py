@@ -38,6 +38,12 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class FeatureSettings:
+    # Events per user in the recent event sequence that sequence models read from Feast.
+    sequence_length: int = 32
+
+
+@dataclass(frozen=True)
 class SplitSettings:
     validation_snapshots: int = 6
     test_snapshots: int = 6
@@ -64,6 +70,87 @@ class RegistrySettings:
 class MonitoringSettings:
     reference_weeks: int = 8
     current_weeks: int = 8
+    # Weekly partitions of scoring and monitoring start on this Sunday (UTC); no week before it exists.
+    first_week: str = "2017-01-01"
+    # A week with fewer scored or labelled rows than this reports "insufficient data", not drift.
+    min_window_rows: int = 100
+    # Rows of the champion's train window kept as its drift reference (a seeded random sample).
+    max_reference_rows: int = 20_000
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """When the retraining sensor launches the retraining job; any one reason is enough."""
+
+    # Retrain when at least this share of the feature columns drifted in a week.
+    max_drifted_feature_share: float = 0.3
+    # Retrain when Evidently detects drift of the predicted probabilities.
+    retrain_on_prediction_drift: bool = True
+    # Retrain when a matured week's ROC-AUC is this far below the champion's test ROC-AUC.
+    max_roc_auc_drop: float = 0.05
+    # Retrain when the champion's newest label is this many weeks old.
+    max_model_age_weeks: int = 13
+    # Weeks to wait after a retraining, so that the next one has newly labelled weeks to learn from.
+    min_weeks_between_retrains: int = 4
+
+
+@dataclass(frozen=True)
+class PromotionSettings:
+    """The gate a challenger passes to become champion, on the challenger's test window."""
+
+    # Promote only when challenger ROC-AUC - champion ROC-AUC >= this gain.
+    min_roc_auc_gain: float = 0.0
+    # "ece" (expected calibration error) or "brier" (Brier score).
+    calibration_metric: str = "ece"
+    # Reject when the challenger's calibration error exceeds the champion's by more than this.
+    max_calibration_increase: float = 0.01
+    # Equal-width probability bins of the expected calibration error.
+    calibration_bins: int = 10
+
+    def __post_init__(self) -> None:
+        if self.calibration_metric not in ("ece", "brier"):
+            raise ConfigurationError(
+                f"[promotion] calibration_metric = {self.calibration_metric!r} is not supported. "
+                'Use "ece" or "brier".'
+            )
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """Limits and answers of the prediction service."""
+
+    # User ids, or feature rows, in one request.
+    max_users_per_request: int = 1000
+    # Larger request bodies are rejected with HTTP 413 before they are parsed.
+    max_request_bytes: int = 1_048_576
+    # A probability below the first cut point gets the first tier name, and so on; one more name than cut points.
+    risk_tier_cut_points: tuple[float, ...] = (0.3, 0.6)
+    risk_tier_names: tuple[str, ...] = ("high", "medium", "low")
+    # Reasons per answer when the champion can explain its predictions.
+    top_reasons: int = 3
+    # Seconds between checks of the champion alias in MLflow; 0 turns the check off.
+    champion_poll_seconds: float = 5.0
+    # Online-store failures are logged at most once per this many seconds.
+    store_error_log_seconds: float = 60.0
+    # Redis connect and read timeout of the service, in seconds.
+    store_timeout_seconds: float = 1.0
+    # Requests that BentoML runs at the same time in one worker.
+    threads: int = 4
+
+    def __post_init__(self) -> None:
+        cuts = self.risk_tier_cut_points
+        if list(cuts) != sorted(cuts) or any(not 0.0 < cut < 1.0 for cut in cuts):
+            raise ConfigurationError(
+                f"[serving] risk_tier_cut_points = {list(cuts)} must be increasing values between 0 and 1."
+            )
+        if len(self.risk_tier_names) != len(cuts) + 1:
+            raise ConfigurationError(
+                f"[serving] risk_tier_names has {len(self.risk_tier_names)} names for {len(cuts)} cut points. "
+                "Give one more name than cut points."
+            )
+        for key in ("max_users_per_request", "max_request_bytes", "threads"):
+            if getattr(self, key) < 1:
+                raise ConfigurationError(f"[serving] {key} = {getattr(self, key)} must be at least 1.")
 
 
 @dataclass(frozen=True)
@@ -74,10 +161,14 @@ class Settings:
     home: Path = PROJECT_ROOT / "var"
     retention: RetentionWindow = field(default_factory=RetentionWindow)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
     split: SplitSettings = field(default_factory=SplitSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    promotion: PromotionSettings = field(default_factory=PromotionSettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
     # Households of the bundled data set to keep; None keeps all 2,469. Tests use a slice.
     sample_users: int | None = None
     redis_url: str = "127.0.0.1:6379"
@@ -122,6 +213,10 @@ class Settings:
         return self.data_dir / "user_profile_features.parquet"
 
     @property
+    def sequences_path(self) -> Path:
+        return self.data_dir / "user_event_sequences.parquet"
+
+    @property
     def labels_path(self) -> Path:
         return self.data_dir / "retention_labels.parquet"
 
@@ -163,10 +258,14 @@ class Settings:
 _SECTIONS = {
     "retention": RetentionWindow,
     "validation": ValidationSettings,
+    "features": FeatureSettings,
     "split": SplitSettings,
     "training": TrainingSettings,
     "registry": RegistrySettings,
     "monitoring": MonitoringSettings,
+    "policy": PolicySettings,
+    "promotion": PromotionSettings,
+    "serving": ServingSettings,
 }
 
 
@@ -181,6 +280,18 @@ def _section(name: str, cls: type, values: dict[str, Any], source: Path) -> Any:
     # TOML arrays arrive as lists; the dataclasses hold tuples so that settings stay hashable.
     converted = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
     return cls(**converted)
+
+
+def _sample_users_from_environment() -> int | None:
+    value = os.environ.get("RETENTION_SAMPLE_USERS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigurationError(
+            f"RETENTION_SAMPLE_USERS={value!r} is not a positive whole number. "
+            "Set it to the number of users to keep, or unset it to keep all."
+        )
+    return int(value)
 
 
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
@@ -213,6 +324,7 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
         redis_url=os.environ.get("RETENTION_REDIS_URL", Settings.redis_url),
         postgres_dsn=os.environ.get("RETENTION_POSTGRES_DSN", Settings.postgres_dsn),
         namespace=os.environ.get("RETENTION_NAMESPACE", Settings.namespace),
+        sample_users=_sample_users_from_environment(),
         **sections,
     )
     return replace(settings, **overrides)

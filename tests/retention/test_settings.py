@@ -52,3 +52,14 @@ def test_production_profile_uses_servers(monkeypatch):
     settings = load_settings()
     assert settings.mlflow_tracking_uri.startswith("postgresql://")
     assert settings.redis_url == "127.0.0.1:6379"
+
+
+def test_sample_users_from_environment(monkeypatch):
+    monkeypatch.setenv("RETENTION_SAMPLE_USERS", "150")
+    assert load_settings().sample_users == 150
+
+
+def test_bad_sample_users_rejected(monkeypatch):
+    monkeypatch.setenv("RETENTION_SAMPLE_USERS", "many")
+    with pytest.raises(ConfigurationError, match="'many'"):
+        load_settings()
