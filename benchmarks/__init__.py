@@ -1,0 +1,1 @@
+"""Reproducible performance and model-quality benchmarks; results go to benchmarks/RESULTS.md."""
