@@ -29,3 +29,17 @@ ENTITY_COLUMN = "user_id"
 SNAPSHOT_COLUMN = "snapshot_time"
 LABEL_COLUMN = "label"
 UNKNOWN_CATEGORY = "unknown"
+
+# The recent event sequence per (user_id, snapshot_time): the last events before the snapshot,
+# oldest first, as arrays of equal length (at most [features] sequence_length).
+SEQUENCE_CATEGORY_COLUMN = "recent_categories"
+SEQUENCE_EVENT_TYPE_COLUMN = "recent_event_types"
+SEQUENCE_AMOUNT_COLUMN = "recent_amounts"
+# Days from each event to the snapshot, always > 0 because events are strictly before the snapshot.
+SEQUENCE_GAP_COLUMN = "recent_gap_days"
+SEQUENCE_COLUMNS = (
+    SEQUENCE_CATEGORY_COLUMN,
+    SEQUENCE_EVENT_TYPE_COLUMN,
+    SEQUENCE_AMOUNT_COLUMN,
+    SEQUENCE_GAP_COLUMN,
+)

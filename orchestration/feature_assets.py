@@ -3,9 +3,15 @@
 import dagster as dg
 import pandas as pd
 
-from feature_repo.definitions import FEATURE_SERVICE_NAME, FEATURE_VIEW_NAME
-from feature_repo.feature_columns import LABEL_COLUMN, SNAPSHOT_COLUMN
+from feature_repo.definitions import (
+    FEATURE_SERVICE_NAME,
+    FEATURE_VIEW_NAME,
+    SEQUENCE_FEATURE_SERVICE_NAME,
+    SEQUENCE_VIEW_NAME,
+)
+from feature_repo.feature_columns import LABEL_COLUMN, SEQUENCE_CATEGORY_COLUMN, SNAPSHOT_COLUMN
 from feature_repo.features import build_labels, build_profile_features
+from feature_repo.sequences import build_event_sequences
 from feature_repo.store import apply_definitions, get_feature_store, materialize_latest, read_training_frame
 from monitoring.data_docs import write_data_docs
 from monitoring.validation import validate_features
@@ -34,12 +40,14 @@ def _range(frame: pd.DataFrame) -> str:
     ],
 )
 def user_profile_features(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    """Weekly user-profile snapshots (the Feast source) and their retention labels."""
+    """Weekly user-profile snapshots and recent event sequences (the Feast sources) and their retention labels."""
     cfg = settings.get()
     users = pd.read_parquet(cfg.users_path)
     features = build_profile_features(cfg.events_path, users, cfg.retention)
+    sequences = build_event_sequences(cfg.events_path, features, cfg.retention, cfg.features.sequence_length)
     labels = build_labels(cfg.events_path, features, cfg.retention)
     write_parquet_atomic(features, cfg.features_path)
+    write_parquet_atomic(sequences, cfg.sequences_path)
     write_parquet_atomic(labels, cfg.labels_path)
 
     result = validate_features(features)
@@ -59,6 +67,9 @@ def user_profile_features(context: dg.AssetExecutionContext, settings: SettingsR
             "label_rate": float(labels[LABEL_COLUMN].mean()),
             "data_docs": dg.MetadataValue.url(docs_path.as_uri()),
             "path": dg.MetadataValue.path(str(cfg.features_path)),
+            "sequence_length": cfg.features.sequence_length,
+            "mean_sequence_events": float(sequences[SEQUENCE_CATEGORY_COLUMN].map(len).mean()),
+            "sequences_path": dg.MetadataValue.path(str(cfg.sequences_path)),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -88,6 +99,8 @@ def feast_feature_store(context: dg.AssetExecutionContext, settings: SettingsRes
             "project": cfg.namespace,
             "feature_view": FEATURE_VIEW_NAME,
             "feature_service": FEATURE_SERVICE_NAME,
+            "sequence_feature_view": SEQUENCE_VIEW_NAME,
+            "sequence_feature_service": SEQUENCE_FEATURE_SERVICE_NAME,
             "online_store": store.config.online_store.type,
             "offline_store": store.config.offline_store.type,
             "materialized_from": start.isoformat(),
@@ -98,10 +111,14 @@ def feast_feature_store(context: dg.AssetExecutionContext, settings: SettingsRes
 
 @dg.asset(group_name="training", deps=[feast_feature_store], kinds={"feast", "parquet"})
 def training_set(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    """Point-in-time join of the retention labels with the feature service, read from Feast."""
+    """Point-in-time join of the retention labels with the sequence feature service, read from Feast.
+
+    The frame contains the profile features and the array columns of the event sequence; the MLP
+    and LightGBM read only the profile columns, the sequence models read both.
+    """
     cfg = settings.get()
     labels = pd.read_parquet(cfg.labels_path)
-    frame = read_training_frame(get_feature_store(cfg), labels)
+    frame = read_training_frame(get_feature_store(cfg), labels, SEQUENCE_FEATURE_SERVICE_NAME)
     write_parquet_atomic(frame, cfg.training_set_path)
     context.log.info(f"Read {len(frame):,} training rows from Feast")
     return dg.MaterializeResult(
@@ -109,7 +126,7 @@ def training_set(context: dg.AssetExecutionContext, settings: SettingsResource) 
             "rows": len(frame),
             "snapshot_range": _range(frame),
             "label_rate": float(frame[LABEL_COLUMN].mean()),
-            "feature_service": FEATURE_SERVICE_NAME,
+            "feature_service": SEQUENCE_FEATURE_SERVICE_NAME,
             "path": dg.MetadataValue.path(str(cfg.training_set_path)),
         }
     )

@@ -21,6 +21,20 @@ FORMAT_VERSION = 1
 # checks that the two stay equal.
 UNKNOWN_CATEGORY = "unknown"
 
+# Counts, money and day spans are right-skewed, so the preprocessor of the neural networks applies
+# signed log1p to them.
+LOG_SCALED_FEATURES = (
+    "recency_days",
+    "frequency_30d",
+    "frequency_90d",
+    "monetary_30d",
+    "monetary_90d",
+    "avg_basket_value_90d",
+    "active_days_90d",
+    "mean_interpurchase_days_90d",
+    "tenure_days",
+)
+
 
 def signed_log1p(values: np.ndarray) -> np.ndarray:
     """Compress heavy tails on both sides: sign(x) * log(1 + |x|). Refunds make money negative."""

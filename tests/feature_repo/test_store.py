@@ -3,6 +3,7 @@ import pytest
 
 from feature_repo.feature_columns import FEATURE_COLUMNS
 from feature_repo.features import build_labels, build_profile_features
+from feature_repo.sequences import build_event_sequences
 from feature_repo.store import (
     apply_definitions,
     get_feature_store,
@@ -19,6 +20,8 @@ def published_store(tmp_path, history_events, users):
     settings.ensure_dirs()
     features = build_profile_features(history_events, users, settings.retention)
     features.to_parquet(settings.features_path)
+    sequences = build_event_sequences(history_events, features, settings.retention, settings.features.sequence_length)
+    sequences.to_parquet(settings.sequences_path)
     store = get_feature_store(settings)
     apply_definitions(store, settings)
     end = features.snapshot_time.max() + pd.Timedelta(seconds=1)
