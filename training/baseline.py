@@ -79,17 +79,20 @@ def train_lightgbm(
     settings: Settings,
     numeric_columns: Sequence[str],
     categorical_columns: Sequence[str],
+    tree_parameters: dict[str, Any] | None = None,
 ) -> tuple[LightGBMBaseline, dict[str, Any]]:
     """Train a LightGBM binary classifier with early stopping on validation log loss.
 
     Returns the baseline and its parameters, including the best iteration. The positive
     class is weighted by negatives / positives of the train split, as for the MLP.
+    `tree_parameters` replaces entries of TREE_PARAMETERS, for example from a search.
     """
     categories = {column: _train_categories(train[column]) for column in categorical_columns}
     x_train = _prepare_frame(train, numeric_columns, categorical_columns, categories)
     x_val = _prepare_frame(validation, numeric_columns, categorical_columns, categories)
     parameters = {
         **TREE_PARAMETERS,
+        **(tree_parameters or {}),
         "objective": "binary",
         "metric": "binary_logloss",
         "scale_pos_weight": positive_class_weight(y_train),

@@ -1,4 +1,7 @@
-"""Classification metrics and ROC plots of the retention models."""
+"""Classification metrics and ROC plots of the retention models.
+
+PR and calibration plots live in training/plots.py.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ from matplotlib.figure import Figure
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    brier_score_loss,
     f1_score,
     log_loss,
+    precision_recall_curve,
     precision_score,
     recall_score,
     roc_auc_score,
@@ -20,15 +25,22 @@ from sklearn.metrics import (
 
 logger = logging.getLogger(__name__)
 
+# Equal-width probability bins of the expected calibration error and the calibration plot.
+CALIBRATION_BINS = 10
+# Share of the highest-scored rows whose positive rate the lift compares with the overall rate.
+TOP_SHARE = 0.1
+
 
 def classification_metrics(
     y_true: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5
 ) -> dict[str, float]:
-    """Return roc_auc, pr_auc, accuracy, precision, recall, f1 and log_loss.
+    """Return roc_auc, pr_auc, accuracy, precision, recall, f1, log_loss, brier_score,
+    expected_calibration_error and top_decile_lift.
 
     Rows with probability >= threshold count as predicted positive. When y_true has one
     class only, roc_auc and pr_auc are NaN and a warning is logged, because ranking
-    metrics need both classes. Precision and recall are 0 when undefined.
+    metrics need both classes. Precision and recall are 0 when undefined, and the lift is
+    NaN when y_true has no positive.
     """
     labels, scores = _validated(y_true, probabilities, threshold)
     predicted = (scores >= threshold).astype(int)
@@ -53,7 +65,56 @@ def classification_metrics(
         "recall": float(recall_score(labels, predicted, zero_division=0)),
         "f1": float(f1_score(labels, predicted, zero_division=0)),
         "log_loss": float(log_loss(labels, scores, labels=[0, 1])),
+        "brier_score": float(brier_score_loss(labels, scores, labels=[0, 1])),
+        "expected_calibration_error": expected_calibration_error(labels, scores),
+        "top_decile_lift": top_share_lift(labels, scores, TOP_SHARE),
     }
+
+
+def expected_calibration_error(y_true: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Return the mean |positive rate - mean probability| over equal-width bins, weighted by rows per bin."""
+    labels, scores = _validated(y_true, probabilities, 0.5)
+    # Digitizing by the inner edges only gives bin indices 0 .. bins - 1, with 1.0 in the top bin.
+    bin_of_row = np.digitize(scores, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    error = 0.0
+    for index in np.unique(bin_of_row):
+        in_bin = bin_of_row == index
+        error += in_bin.mean() * abs(labels[in_bin].mean() - scores[in_bin].mean())
+    return float(error)
+
+
+def top_share_lift(y_true: np.ndarray, probabilities: np.ndarray, share: float = TOP_SHARE) -> float:
+    """Return the positive rate of the `share` highest-scored rows divided by the overall positive rate.
+
+    At least one row is taken. Ties are broken by row order, and the lift is NaN when y_true
+    has no positive.
+    """
+    labels, scores = _validated(y_true, probabilities, 0.5)
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share={share} is outside (0, 1]. Pass the fraction of rows to keep, such as 0.1.")
+    base_rate = labels.mean()
+    if base_rate == 0.0:
+        return float("nan")
+    top_rows = max(1, int(np.ceil(share * len(labels))))
+    top = np.argsort(-scores, kind="stable")[:top_rows]
+    return float(labels[top].mean() / base_rate)
+
+
+def best_f1_threshold(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    """Return the probability threshold with the highest F1 score, to be chosen on validation.
+
+    Returns 0.5 and logs a warning when y_true has one class only, because F1 is then
+    constant or undefined.
+    """
+    labels, scores = _validated(y_true, probabilities, 0.5)
+    if len(np.unique(labels)) < 2:
+        logger.warning("All %d labels are %d, so the F1 threshold cannot be chosen. Using 0.5.", len(labels), labels[0])
+        return 0.5
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    # The last precision and recall pair (1, 0) has no threshold.
+    denominator = precision[:-1] + recall[:-1]
+    f1 = np.divide(2 * precision[:-1] * recall[:-1], denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    return float(thresholds[int(np.argmax(f1))])
 
 
 def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "ROC curves") -> Figure:

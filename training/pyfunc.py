@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import torch
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
 
 from retention.errors import InputDataError
 from training.baseline import LightGBMBaseline
+from training.explain import lightgbm_contributions, lightgbm_global_importance, mlp_contributions, top_reasons
 from training.mlp import RetentionMLP, predict_probabilities
 from training.preprocessing import FeaturePreprocessor
 
@@ -39,6 +40,7 @@ PIP_REQUIREMENTS = (
     "numpy>=1.26",
     "scikit-learn>=1.5",
     "tqdm>=4.66",
+    "captum>=0.8",
 )
 
 MLP_STATE_FILE = "mlp_state_dict.pt"
@@ -46,6 +48,13 @@ MLP_ARCHITECTURE_FILE = "mlp_architecture.json"
 PREPROCESSOR_FILE = "preprocessor.json"
 LIGHTGBM_MODEL_FILE = "lightgbm_model.txt"
 LIGHTGBM_COLUMNS_FILE = "lightgbm_columns.json"
+GLOBAL_IMPORTANCE_FILE = "global_importance.json"
+# Optional inference parameters of `predict`; MLflow drops params that the signature does not declare.
+EXPLAIN_PARAM = "explain"
+TOP_K_PARAM = "top_k"
+DEFAULT_TOP_K = 3
+PROBABILITY_COLUMN = "probability"
+REASONS_COLUMN = "reasons"
 
 
 def code_paths() -> list[str]:
@@ -60,18 +69,43 @@ def model_signature(numeric_columns: tuple[str, ...], categorical_columns: tuple
     """Return the signature: every feature column is required, and its values may be null.
 
     MLflow enforces it before `predict`: numeric columns must have a float dtype (it rejects
-    int64 as an unsafe conversion), and a missing column raises MlflowException.
+    int64 as an unsafe conversion), and a missing column raises MlflowException. The params
+    `explain` (default False) and `top_k` (default 3) switch on the reasons; the outputs
+    describe the default output, one probability per row.
     """
     inputs = Schema(
         [ColSpec(DataType.double, column) for column in numeric_columns]
         + [ColSpec(DataType.string, column) for column in categorical_columns]
     )
     outputs = Schema([TensorSpec(np.dtype("float64"), (-1,))])
-    return ModelSignature(inputs=inputs, outputs=outputs)
+    params = ParamSchema(
+        [
+            ParamSpec(EXPLAIN_PARAM, DataType.boolean, False),
+            ParamSpec(TOP_K_PARAM, DataType.long, DEFAULT_TOP_K),
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def explained_output(
+    probabilities: np.ndarray, contributions: np.ndarray, names: list[str], top_k: int
+) -> pd.DataFrame:
+    """Return the `probability` column and the `reasons` column of `predict(params={"explain": True})`.
+
+    Each reason list contains {"feature": name, "contribution": log-odds} dictionaries, sorted
+    by |contribution| from the largest.
+    """
+    return pd.DataFrame(
+        {PROBABILITY_COLUMN: probabilities, REASONS_COLUMN: top_reasons(contributions, names, top_k)}
+    )
 
 
 class MLPRetentionModel(mlflow.pyfunc.PythonModel):
-    """RetentionMLP behind FeaturePreprocessor, on the CPU."""
+    """RetentionMLP behind FeaturePreprocessor, on the CPU.
+
+    `global_importance` maps each raw feature to its share of the mean |integrated gradient|;
+    it is empty for a model saved without it.
+    """
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         self.preprocessor = FeaturePreprocessor.from_dict(_read_json(context.artifacts["preprocessor"]))
@@ -84,37 +118,70 @@ class MLPRetentionModel(mlflow.pyfunc.PythonModel):
         state = torch.load(context.artifacts["state_dict"], map_location="cpu", weights_only=True)
         self.model.load_state_dict(state)
         self.model.eval()
+        self.global_importance = _optional_json(context.artifacts.get("global_importance"))
 
     def predict(
         self,
         context: mlflow.pyfunc.PythonModelContext,
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
-    ) -> np.ndarray:
-        """Return the retention probability of every input row as a 1-D float64 array."""
-        features = self.preprocessor.transform(_require_frame(model_input))
-        return predict_probabilities(self.model, features)
+    ) -> np.ndarray | pd.DataFrame:
+        """Return the retention probability of every input row as a 1-D float64 array.
+
+        With params {"explain": True, "top_k": k} it returns a frame of `probability` and the
+        `reasons` from integrated gradients instead.
+        """
+        frame = _require_frame(model_input)
+        probabilities = predict_probabilities(self.model, self.preprocessor.transform(frame))
+        explain, top_k = _explain_params(params)
+        if not explain:
+            return probabilities
+        contributions, names = mlp_contributions(self.model, self.preprocessor, frame)
+        return explained_output(probabilities, contributions, names, top_k)
 
 
 class LightGBMRetentionModel(mlflow.pyfunc.PythonModel):
-    """LightGBMBaseline on the raw feature columns."""
+    """LightGBMBaseline on the raw feature columns.
+
+    `global_importance` maps each feature to its share of the total split gain.
+    """
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         model_text = Path(context.artifacts["model"]).read_text(encoding="utf-8")
         self.baseline = LightGBMBaseline.from_saved(model_text, _read_json(context.artifacts["columns"]))
+        self.global_importance = lightgbm_global_importance(self.baseline)
 
     def predict(
         self,
         context: mlflow.pyfunc.PythonModelContext,
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
-    ) -> np.ndarray:
-        """Return the retention probability of every input row as a 1-D float64 array."""
-        return self.baseline.predict_probabilities(_require_frame(model_input))
+    ) -> np.ndarray | pd.DataFrame:
+        """Return the retention probability of every input row as a 1-D float64 array.
+
+        With params {"explain": True, "top_k": k} it returns a frame of `probability` and the
+        `reasons` from TreeSHAP instead.
+        """
+        frame = _require_frame(model_input)
+        probabilities = self.baseline.predict_probabilities(frame)
+        explain, top_k = _explain_params(params)
+        if not explain:
+            return probabilities
+        contributions, names = lightgbm_contributions(self.baseline, frame)
+        return explained_output(probabilities, contributions, names, top_k)
 
 
-def save_mlp_artifacts(model: RetentionMLP, preprocessor: FeaturePreprocessor, directory: Path) -> dict[str, str]:
-    """Write the MLP files into `directory` and return the artifacts mapping of log_model."""
+def save_mlp_artifacts(
+    model: RetentionMLP,
+    preprocessor: FeaturePreprocessor,
+    directory: Path,
+    global_importance: dict[str, float] | None = None,
+) -> dict[str, str]:
+    """Write the MLP files into `directory` and return the artifacts mapping of log_model.
+
+    `global_importance`, from training.explain.mlp_global_importance, is stored with the
+    model when given, so that serving can show it.
+    """
     paths = {
         "state_dict": directory / MLP_STATE_FILE,
         "architecture": directory / MLP_ARCHITECTURE_FILE,
@@ -124,6 +191,9 @@ def save_mlp_artifacts(model: RetentionMLP, preprocessor: FeaturePreprocessor, d
     torch.save(cpu_state, paths["state_dict"])
     _write_json(paths["architecture"], model.architecture())
     _write_json(paths["preprocessor"], preprocessor.to_dict())
+    if global_importance is not None:
+        paths["global_importance"] = directory / GLOBAL_IMPORTANCE_FILE
+        _write_json(paths["global_importance"], global_importance)
     return {key: str(path) for key, path in paths.items()}
 
 
@@ -133,6 +203,12 @@ def save_lightgbm_artifacts(baseline: LightGBMBaseline, directory: Path) -> dict
     paths["model"].write_text(baseline.booster.model_to_string(), encoding="utf-8")
     _write_json(paths["columns"], baseline.columns_to_dict())
     return {key: str(path) for key, path in paths.items()}
+
+
+def _explain_params(params: dict[str, Any] | None) -> tuple[bool, int]:
+    """Return (explain, top_k) from the inference params, which MLflow has checked against the signature."""
+    params = params or {}
+    return bool(params.get(EXPLAIN_PARAM, False)), params.get(TOP_K_PARAM, DEFAULT_TOP_K)
 
 
 def _require_frame(model_input: Any) -> pd.DataFrame:
@@ -146,6 +222,10 @@ def _require_frame(model_input: Any) -> pd.DataFrame:
 
 def _read_json(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _optional_json(path: str | Path | None) -> dict[str, Any]:
+    return _read_json(path) if path else {}
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:

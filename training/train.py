@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow import MlflowClient
 
 from feature_repo.feature_columns import (
     CATEGORICAL_FEATURES,
@@ -22,9 +23,11 @@ from feature_repo.feature_columns import (
 from retention.errors import PipelineError
 from retention.settings import Settings
 from training.baseline import LightGBMBaseline, train_lightgbm
-from training.metrics import classification_metrics, roc_figure
+from training.explain import lightgbm_global_importance, log_global_importance, mlp_global_importance
+from training.metrics import best_f1_threshold, classification_metrics, roc_figure
 from training.mlp import WEIGHT_DECAY, MLPHistory, RetentionMLP, predict_probabilities, train_mlp
-from training.preprocessing import FeaturePreprocessor
+from training.preprocessing import LOG_SCALED_FEATURES, FeaturePreprocessor
+from training.plots import log_figures, pr_and_calibration_figures
 from training.pyfunc import (
     LIGHTGBM_MODEL_CODE,
     MLP_MODEL_CODE,
@@ -32,23 +35,12 @@ from training.pyfunc import (
     save_lightgbm_artifacts,
     save_mlp_artifacts,
 )
-from training.registry import ModelCandidate, configure_mlflow, log_and_register, set_champion
+from training.promotion import promote_best_candidate
+from training.registry import ModelCandidate, configure_mlflow, log_and_register
 from training.splits import TimeSplits, split_by_time
 
 logger = logging.getLogger(__name__)
 
-# Counts, money and day spans are right-skewed, so the MLP preprocessor applies signed log1p to them.
-LOG_SCALED_FEATURES = (
-    "recency_days",
-    "frequency_30d",
-    "frequency_90d",
-    "monetary_30d",
-    "monetary_90d",
-    "avg_basket_value_90d",
-    "active_days_90d",
-    "mean_interpurchase_days_90d",
-    "tenure_days",
-)
 INPUT_EXAMPLE_ROWS = 5
 EVALUATED_SPLITS = ("validation", "test")
 
@@ -63,8 +55,10 @@ class TrainingSummary:
     splits: dict[str, dict[str, Any]]
     # {model_type: {"validation": metrics, "test": metrics, "run_id": str, "version": str}}
     models: dict[str, dict[str, Any]]
-    # {"name", "version", "alias", "model_type"} of the version that received the alias.
+    # {"name", "version", "alias", "model_type"} of the champion after the promotion gate.
     registered_model: dict[str, str]
+    # The promotion gate's record: decision, reasons and both models' test-window metrics.
+    promotion: dict[str, Any] = field(default_factory=dict)
     # In-memory models by model_type: raw feature frame in, probabilities out. Not in to_dict.
     predictors: dict[str, Predictor] = field(default_factory=dict, repr=False, compare=False)
 
@@ -74,11 +68,20 @@ class TrainingSummary:
             "splits": self.splits,
             "models": {name: _nan_to_none(result) for name, result in self.models.items()},
             "registered_model": dict(self.registered_model),
+            "promotion": _nan_to_none(self.promotion),
         }
 
 
-def train_models(training_set: pd.DataFrame, settings: Settings, feature_service_name: str) -> TrainingSummary:
-    """Train the MLP and the LightGBM baseline, register both and give the champion alias to the better one.
+def train_models(
+    training_set: pd.DataFrame,
+    settings: Settings,
+    feature_service_name: str,
+    promotion_context: dict[str, str] | None = None,
+) -> TrainingSummary:
+    """Train the MLP and the LightGBM baseline, register both and send the better one through the promotion gate.
+
+    The gate (training/promotion.py) compares it with the current champion on its test window;
+    `promotion_context` ("by", "trigger", "data_as_of") is recorded with the decision.
 
     `training_set` is the point-in-time training set: user_id, snapshot_time, label and the
     feature columns. The better model has the higher validation ROC-AUC. Test metrics are
@@ -122,9 +125,15 @@ def train_models(training_set: pd.DataFrame, settings: Settings, feature_service
         model_type: {split: (labels[split], predict(frames[split])) for split in EVALUATED_SPLITS}
         for model_type, predict in predictors.items()
     }
+    # Precision, recall, F1 and accuracy use the threshold with the highest F1 on validation.
+    thresholds = {model_type: best_f1_threshold(*by_split["validation"]) for model_type, by_split in curves.items()}
     metrics = {
-        model_type: {split: classification_metrics(*curve) for split, curve in by_split.items()}
+        model_type: {split: classification_metrics(*curve, thresholds[model_type]) for split, curve in by_split.items()}
         for model_type, by_split in curves.items()
+    }
+    importance = {
+        "mlp": mlp_global_importance(mlp, preprocessor, splits.validation, settings.training.seed),
+        "lightgbm": lightgbm_global_importance(baseline),
     }
     for model_type, by_split in metrics.items():
         for split, values in by_split.items():
@@ -132,7 +141,9 @@ def train_models(training_set: pd.DataFrame, settings: Settings, feature_service
 
     input_example = splits.train[list(FEATURE_COLUMNS)].head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)
     candidates = [
-        _mlp_candidate(mlp, history, preprocessor, settings, metrics["mlp"], curves["mlp"], input_example),
+        _mlp_candidate(
+            mlp, history, preprocessor, settings, metrics["mlp"], curves["mlp"], input_example, importance["mlp"]
+        ),
         _lightgbm_candidate(baseline, baseline_params, metrics["lightgbm"], curves["lightgbm"], input_example),
     ]
     experiment_id = configure_mlflow(settings)
@@ -141,9 +152,16 @@ def train_models(training_set: pd.DataFrame, settings: Settings, feature_service
         log_and_register(candidate, settings, experiment_id, version_tags, splits.describe())
         for candidate in candidates
     ]
+    for item in registered:
+        log_figures(item.run_id, pr_and_calibration_figures(curves[item.model_type], item.model_type))
+        log_global_importance(item.run_id, importance[item.model_type])
+        MlflowClient().log_param(item.run_id, "decision_threshold", round(thresholds[item.model_type], 6))
 
     validation_roc_auc = {model_type: metrics[model_type]["validation"]["roc_auc"] for model_type in metrics}
-    champion = set_champion(settings, registered, validation_roc_auc)
+    promotion = promote_best_candidate(
+        settings, registered, validation_roc_auc, splits.test, splits.describe(), feature_service_name, promotion_context
+    )
+    champion = promotion.champion
     return TrainingSummary(
         splits=splits.describe(),
         models={
@@ -160,6 +178,7 @@ def train_models(training_set: pd.DataFrame, settings: Settings, feature_service
             "alias": settings.registry.champion_alias,
             "model_type": champion.model_type,
         },
+        promotion=promotion.record,
         predictors=predictors,
     )
 
@@ -188,6 +207,7 @@ def _mlp_candidate(
     metrics: dict[str, dict[str, float]],
     curves: dict[str, tuple[np.ndarray, np.ndarray]],
     input_example: pd.DataFrame,
+    global_importance: dict[str, float],
 ) -> ModelCandidate:
     config = settings.training
     params = {
@@ -208,7 +228,7 @@ def _mlp_candidate(
     return ModelCandidate(
         model_type="mlp",
         model_code=MLP_MODEL_CODE,
-        save_artifacts=lambda folder: save_mlp_artifacts(model, preprocessor, folder),
+        save_artifacts=lambda folder: save_mlp_artifacts(model, preprocessor, folder, global_importance),
         params=params,
         metrics=metrics,
         roc_figure=roc_figure(curves, title="MLP ROC curves"),

@@ -7,7 +7,18 @@ from matplotlib.figure import Figure
 
 from training.metrics import classification_metrics, roc_figure
 
-METRIC_NAMES = {"roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss"}
+METRIC_NAMES = {
+    "roc_auc",
+    "pr_auc",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "log_loss",
+    "brier_score",
+    "expected_calibration_error",
+    "top_decile_lift",
+}
 
 
 def test_metrics_have_expected_names():

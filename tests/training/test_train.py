@@ -154,7 +154,7 @@ def test_summary_to_dict_is_json(trained):
 
     document = json.loads(json.dumps(summary.to_dict(), allow_nan=False))
 
-    assert sorted(document) == ["models", "registered_model", "splits"]
+    assert sorted(document) == ["models", "promotion", "registered_model", "splits"]
     assert sorted(document["models"]) == ["lightgbm", "mlp"]
     assert sorted(document["models"]["mlp"]) == ["run_id", "test", "validation", "version"]
     assert document["registered_model"]["alias"] == settings.registry.champion_alias
