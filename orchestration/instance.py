@@ -12,7 +12,9 @@ def instance_config(settings: Settings) -> dict:
     """Return the dagster.yaml content: SQLite under DAGSTER_HOME locally, PostgreSQL in production."""
     config: dict = {"telemetry": {"enabled": False}}
     if settings.profile == "production":
-        config["storage"] = {"postgres": {"postgres_url": f"{settings.postgres_dsn}_dagster"}}
+        # dagster-postgres needs psycopg2; SQLAlchemy 2.1 maps a bare postgresql:// URL to psycopg 3.
+        url = settings.postgres_dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
+        config["storage"] = {"postgres": {"postgres_url": f"{url}_dagster"}}
     return config
 
 

@@ -115,10 +115,10 @@ def test_service_matches_model_output(demo_run):
 
     assert [answer["user_id"] for answer in answers] == user_ids
     for answer, probability in zip(answers, expected):
-        assert answer["known_user"] is True
+        assert answer["cold_start"] is False
         assert answer["probability"] == pytest.approx(probability, abs=1e-6)
-    assert answers[-1]["known_user"] is False
-    assert answers[-1]["probability"] is None
+    assert answers[-1]["cold_start"] is True
+    assert 0.0 < answers[-1]["probability"] < 1.0
 
 
 def _some_users(settings) -> list[str]:
