@@ -79,6 +79,7 @@ def convert_event_files(
     report = ConversionReport()
     duplicates = DuplicateRowFilter()
     unknown_types: Counter[str] = Counter()
+    converted_types: Counter[str] = Counter()
     with (
         _atomic_parquet(Path(raw_events_path), RAW_EVENT_SCHEMA) as events_out,
         _atomic_parquet(Path(quarantine_path), QUARANTINE_SCHEMA) as quarantine_out,
@@ -90,13 +91,15 @@ def convert_event_files(
                 result = converter.convert(chunk, str(source.path))
                 _write_result(result, events_out, quarantine_out, counts, report)
                 unknown_types.update(result.unknown_event_types)
+                converted_types.update(result.rows["event_type"].value_counts().to_dict())
                 _update_time_range(report, result.rows["event_time"])
             _finish_file(report, counts)
 
         report.unknown_event_types = dict(unknown_types.most_common())
+        report.event_types = dict(converted_types.most_common())
         report.check_balance()
         if report.converted_rows == 0:
-            raise _nothing_converted_error("event", report, [raw_events_path, quarantine_path])
+            raise nothing_converted_error("event", report, [raw_events_path, quarantine_path])
         quarantine_out.commit()
         events_out.commit()
 
@@ -153,12 +156,27 @@ def convert_user_files(
 
         report.check_balance()
         if report.converted_rows == 0:
-            raise _nothing_converted_error("user attribute", report, outputs)
+            raise nothing_converted_error("user attribute", report, outputs)
         quarantine_out.commit()
         users_out.commit()
 
     logger.info("Converted user attributes to %s: %s", users_path, report.summary().replace("\n", "; "))
     return report
+
+
+def check_event_files(paths: PathLike | Iterable[PathLike], mapping: SourceMapping | PathLike) -> list[SourceFile]:
+    """Check that every event file is a readable table with the columns `mapping` requires.
+
+    Reads the headers only. Raises InputDataError as convert_event_files does.
+    """
+    mapping = _resolve_mapping(mapping)
+    return _open_sources(paths, mapping.csv, EventConverter(mapping, ValidationSettings()).required_columns())
+
+
+def check_user_files(paths: PathLike | Iterable[PathLike], mapping: SourceMapping | PathLike) -> list[SourceFile]:
+    """Check that every user attribute file is a readable table with the columns `mapping` requires."""
+    mapping = _resolve_mapping(mapping)
+    return _open_sources(paths, mapping.user_csv, UserConverter(mapping, ValidationSettings()).required_columns())
 
 
 def _resolve_mapping(mapping: SourceMapping | PathLike) -> SourceMapping:
@@ -244,11 +262,19 @@ def _update_time_range(report: ConversionReport, event_times: pd.Series) -> None
     report.last_event_time = max(last, report.last_event_time or last)
 
 
-def _nothing_converted_error(kind: str, report: ConversionReport, outputs: Sequence[PathLike]) -> NoRowsConvertedError:
+def nothing_converted_error(kind: str, report: ConversionReport, outputs: Sequence[PathLike]) -> NoRowsConvertedError:
+    """Build the error of a conversion without converted rows; `outputs` are the files left unchanged."""
     empty = [counts.path for counts in report.files if counts.input_rows == 0]
+    kept = (
+        f"Nothing was written, and {', '.join(str(path) for path in outputs)} keep their previous contents."
+    )
+    if report.input_rows == 0:
+        parts = [f"No rows: the {kind} file(s) {', '.join(empty)} contain a header only.", kept]
+        parts.append("Export the data again with its rows, or pass files that have rows.")
+        return NoRowsConvertedError(" ".join(parts), report)
+
     parts = [
-        f"No {kind} row was converted from {len(report.files)} file(s), so nothing was written and "
-        f"{', '.join(str(path) for path in outputs)} keep their previous contents.",
+        f"No {kind} row was converted from {len(report.files)} file(s). {kept}",
         f"Counts: {report.input_rows} input rows, {report.quarantined_rows} quarantined, "
         f"{report.duplicate_rows} duplicates.",
     ]

@@ -25,7 +25,6 @@ from retention.errors import ConfigurationError
 STANDARD_EVENT_TYPES = ("view", "search", "cart", "purchase", "review", "refund")
 # The type given to source values outside the mapping when `event_types.unknown` is "other".
 OTHER_EVENT_TYPE = "other"
-DEFAULT_ACTIVITY_TYPES = ("view", "search", "cart", "purchase", "review", OTHER_EVENT_TYPE)
 DEFAULT_NULL_MARKERS = ("NULL", "null")
 DEFAULT_PSEUDONYM_KEY_ENV = "RETENTION_PSEUDONYM_KEY"
 
@@ -218,7 +217,7 @@ class TimestampRules(_Section):
 
 
 class EventTypes(_Section):
-    """Mapping of source event types to contract types, and the types that count for retention."""
+    """Mapping of source event types to contract types."""
 
     # Source value (compared trimmed and case-folded) -> contract type.
     values: dict[str, str] = {}
@@ -226,10 +225,20 @@ class EventTypes(_Section):
     constant: str | None = None
     # Source values outside `values`: keep them as type "other" or quarantine them (strict mode).
     unknown: Literal["other", "quarantine"] = "other"
-    # Types that show a user was active, and types that count as a return (the retention label).
-    # NOTE: the conversion only validates these two; no feature or label code reads them yet.
-    activity: tuple[str, ...] = DEFAULT_ACTIVITY_TYPES
-    qualifying: tuple[str, ...] = ("purchase",)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retention_types_elsewhere(cls, data: Any) -> Any:
+        # The retention definition belongs to the model, not to one source, so it has one home.
+        if isinstance(data, dict):
+            for name in ("activity", "qualifying"):
+                if name in data:
+                    raise ValueError(
+                        f"event_types.{name} is not a mapping key: every accepted event counts as activity, and "
+                        "the types that count as a return are set once for all sources in retention.toml, "
+                        "[retention] qualifying_event_types"
+                    )
+        return data
 
     @field_validator("values", mode="before")
     @classmethod
@@ -261,13 +270,6 @@ class EventTypes(_Section):
     @classmethod
     def _contract_constant(cls, value: str | None) -> str | None:
         return None if value is None else _contract_type(value)
-
-    @field_validator("activity", "qualifying")
-    @classmethod
-    def _contract_list(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            _contract_type(item)
-        return value
 
 
 class RefundRule(_Section):
@@ -362,19 +364,6 @@ class SourceMapping(_Section):
             raise ValueError("set either columns.event_type or event_types.constant, not both")
         if self.amount.unit_price_column is not None and not self.quantity.explicit:
             raise ValueError("amount.unit_price_column needs quantity.column or quantity.json_key")
-
-        known = self.known_event_types
-        for option, names in (
-            ("event_types.activity", self.event_types.activity),
-            ("event_types.qualifying", self.event_types.qualifying),
-            ("refunds.event_types", self.refunds.event_types),
-        ):
-            unknown = [name for name in names if name not in known]
-            if unknown:
-                raise ValueError(
-                    f"{option} names {unknown}, which are not known event types. Map a source value to them "
-                    f"in event_types.values, or use known types: {sorted(known)}"
-                )
         return self
 
     @property
@@ -389,6 +378,11 @@ class SourceMapping(_Section):
     @property
     def user_csv(self) -> CsvOptions:
         return self.users.csv or self.csv
+
+    def with_strict_event_types(self) -> SourceMapping:
+        """Return a copy that quarantines source event types outside `event_types.values`."""
+        strict = self.event_types.model_copy(update={"unknown": "quarantine"})
+        return self.model_copy(update={"event_types": strict})
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -128,6 +128,20 @@ def require_columns(source: SourceFile, required: dict[str, str]) -> None:
     )
 
 
+def has_rows(source: SourceFile) -> bool:
+    """Return whether `source` has a row besides its header, reading no more than the first rows."""
+    if source.format == "parquet":
+        try:
+            return pq.ParquetFile(source.path).metadata.num_rows > 0
+        except pa.ArrowException as error:
+            raise InputDataError(f"Input file {source.path} is not a readable Parquet file ({error}).") from error
+    chunks = iter_chunks(source, 1)
+    try:
+        return next(chunks, None) is not None
+    finally:
+        chunks.close()
+
+
 def iter_chunks(source: SourceFile, chunk_rows: int) -> Iterator[RawChunk]:
     """Yield the rows of `source` in chunks of at most `chunk_rows` rows.
 

@@ -24,6 +24,8 @@ class ConversionReport:
     duplicate_rows: int = 0
     # Event types outside the mapping, kept as "other" (or quarantined in strict mode), by name.
     unknown_event_types: dict[str, int] = field(default_factory=dict)
+    # Converted event rows by contract event type; empty for user attribute files.
+    event_types: dict[str, int] = field(default_factory=dict)
     quarantine_by_rule: dict[str, int] = field(default_factory=dict)
     files: list[FileCounts] = field(default_factory=list)
     # UTC range of the converted event times, as ISO 8601 text; None when nothing was converted.

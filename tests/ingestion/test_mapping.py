@@ -28,7 +28,6 @@ def test_defaults():
     assert mapping.null_markers == ("NULL", "null")
     assert mapping.timestamps.time_zone == "UTC"
     assert mapping.event_types.unknown == "other"
-    assert mapping.event_types.qualifying == ("purchase",)
     assert mapping.refunds.event_types == ("refund",)
     assert not mapping.privacy.pseudonymize_user_ids
 
@@ -98,7 +97,8 @@ def test_unknown_top_level_section():
         ({"event_types": {"values": {True: "view"}}}, "read as a YAML keyword"),
         ({"event_types": {"values": {"buy": "Purchase!"}}}, "not a valid contract type"),
         ({"event_types": {"values": {"Buy": "purchase", "buy ": "view"}}}, "equals another key after trimming"),
-        ({"event_types": {"qualifying": ["wishlist"]}}, "event_types.qualifying names ['wishlist']"),
+        ({"event_types": {"qualifying": ["purchase"]}}, "[retention] qualifying_event_types"),
+        ({"event_types": {"activity": ["view"]}}, "every accepted event counts as activity"),
         ({"event_types": {"unknown": "drop"}}, "event_types.unknown"),
         ({"event_types": {"constant": "purchase"}, "columns": {"event_type": "kind"}}, "not both"),
         ({"amount": {"column": "a", "json_key": "b"}}, "set only one of column, json_key and unit_price_column"),
@@ -144,3 +144,11 @@ def test_mapping_not_utf8(tmp_path: Path):
     path.write_bytes("columns:\n  user_id: Kundennr\xe9\n".encode("latin-1"))
     with pytest.raises(ConfigurationError, match="not valid UTF-8"):
         load_mapping(path)
+
+
+def test_strict_event_types_copy():
+    mapping = parse_mapping({"event_types": {"values": {"buy": "purchase"}}})
+    strict = mapping.with_strict_event_types()
+    assert strict.event_types.unknown == "quarantine"
+    assert strict.event_types.values == {"buy": "purchase"}
+    assert mapping.event_types.unknown == "other"

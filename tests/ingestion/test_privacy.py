@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from feature_repo.ingestion.ingest import convert_event_files, convert_user_files
 from feature_repo.ingestion.mapping import parse_mapping
-from feature_repo.ingestion.privacy import pseudonymize, read_pseudonym_key
+from feature_repo.ingestion.privacy import privacy_record_path, pseudonymize, read_privacy_record, read_pseudonym_key
 from retention.errors import ConfigurationError
+from retention.settings import Settings
 from tests.ingestion.conftest import CASES, NOW
 
 KEY = "a-test-key-of-32-bytes-0123456789"
@@ -80,3 +83,72 @@ def test_users_pseudonymized(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     convert_user_files([source], PRIVATE, tmp_path / "users.parquet")
     users = pd.read_parquet(tmp_path / "users.parquet")
     assert users["user_id"].tolist() == [pseudonymize("u1", KEY.encode())]
+
+
+def stub_predictor(home: Path, requested: list[list[str]]):
+    """Return a RetentionPredictor over `home` whose online store records the ids it is asked for."""
+    from serving.predictor import RetentionPredictor
+
+    def read(user_ids: list[str]) -> SimpleNamespace:
+        requested.append(list(user_ids))
+        return SimpleNamespace(columns={}, found=[True] * len(user_ids), snapshot_times=[None] * len(user_ids))
+
+    def score(columns: dict, top_k: int | None) -> SimpleNamespace:
+        return SimpleNamespace(probabilities=[0.25] * len(requested[-1]), reasons=None)
+
+    model = SimpleNamespace(
+        name="user_retention",
+        version="3",
+        feature_service="user_retention_v1",
+        reader=SimpleNamespace(read=read),
+        scorer=SimpleNamespace(score=score),
+        cold_start=SimpleNamespace(probability=0.1),
+    )
+    return RetentionPredictor(Settings(home=home), model=model)
+
+
+def write_privacy_record(home: Path, document: dict) -> None:
+    (home / "data").mkdir(parents=True)
+    privacy_record_path(home / "data").write_text(json.dumps(document))
+
+
+def test_serving_looks_up_pseudonyms(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog):
+    monkeypatch.setenv("TEST_PSEUDONYM_KEY", KEY)
+    write_privacy_record(tmp_path, {"pseudonymized_user_ids": True, "key_env": "TEST_PSEUDONYM_KEY"})
+    requested: list[list[str]] = []
+    predictor = stub_predictor(tmp_path, requested)
+
+    with caplog.at_level(logging.DEBUG):
+        answers = predictor.predict(["18446744073709551615", "00123"])
+
+    key = KEY.encode()
+    assert requested == [[pseudonymize("18446744073709551615", key), pseudonymize("00123", key)]]
+    assert [answer["user_id"] for answer in answers] == ["18446744073709551615", "00123"]
+    assert [answer["probability"] for answer in answers] == [0.25, 0.25]
+    assert "18446744073709551615" not in caplog.text
+    assert "00123" not in caplog.text
+
+
+def test_serving_without_record_uses_ids(tmp_path: Path):
+    requested: list[list[str]] = []
+    predictor = stub_predictor(tmp_path, requested)
+
+    answers = predictor.predict(["42", "42.0"])
+
+    assert requested == [["42", "42.0"]]
+    assert [answer["user_id"] for answer in answers] == ["42", "42.0"]
+
+
+def test_serving_needs_key_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.delenv("TEST_PSEUDONYM_KEY", raising=False)
+    write_privacy_record(tmp_path, {"pseudonymized_user_ids": True, "key_env": "TEST_PSEUDONYM_KEY"})
+
+    with pytest.raises(ConfigurationError, match="TEST_PSEUDONYM_KEY"):
+        stub_predictor(tmp_path, [])
+
+
+def test_invalid_privacy_record(tmp_path: Path):
+    write_privacy_record(tmp_path, {"pseudonymized": "yes"})
+
+    with pytest.raises(ConfigurationError, match="privacy record"):
+        read_privacy_record(privacy_record_path(tmp_path / "data"))
