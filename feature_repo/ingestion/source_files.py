@@ -131,6 +131,9 @@ def ingest_source_files(
             key_env=mapping.privacy.key_env if mapping.privacy.pseudonymize_user_ids else None,
         )
         result = SourceIngestion(events=events, users=users, privacy=privacy)
+        # NOTE: the record is published with the raw tables, before validation and Feast. When a
+        # run that switches pseudonymization on or off stops before Feast, a restarted service
+        # hashes ids differently from the ones still in the online store until a run completes.
         write_json_atomic(privacy.to_dict(), staged["privacy"])
         write_json_atomic(result.to_dict(), staged["report"])
         # The report goes last: it describes the tables moved before it.
