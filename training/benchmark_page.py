@@ -8,24 +8,18 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 from importlib.metadata import version
 from pathlib import Path
 
 import psutil
 import torch
 
+from benchmarks.results_page import replace_section
 from retention.settings import PROJECT_ROOT, Settings
 from training.benchmark import TABLE_METRICS, BenchmarkResult
 
 RESULTS_PAGE = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
 SECTION_HEADING = "## Models"
-# The same header as benchmarks/results_page.py writes, which the installed package cannot import.
-PAGE_HEADER = """# Benchmark results
-
-Every number on this page was measured by the command named in its section, on the machine that
-section describes. Rerun the command to refresh the section; other sections stay as they are.
-"""
 # Candidates built on PyTorch; the section's last line compares the best of them with LightGBM.
 PYTORCH_MODELS = ("mlp", "cnn_lstm", "transformer_pretrained", "transformer_scratch")
 METRIC_TITLES = {
@@ -82,15 +76,8 @@ def models_section(result: BenchmarkResult, settings: Settings, command: str, ma
 
 def write_models_section(section: str, page: Path = RESULTS_PAGE) -> None:
     """Replace the "Models" section of `page`, or append it; create the page with its header if absent."""
-    text = page.read_text(encoding="utf-8") if page.exists() else PAGE_HEADER
-    pattern = re.compile(rf"^{re.escape(SECTION_HEADING)}\s*$.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    replacement = section.rstrip("\n") + "\n\n"
-    if pattern.search(text):
-        text = pattern.sub(lambda _: replacement, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + replacement
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    body = section.removeprefix(SECTION_HEADING).lstrip("\n")
+    replace_section(SECTION_HEADING.removeprefix("## "), body, page)
 
 
 def _protocol_text(result: BenchmarkResult, settings: Settings) -> str:
