@@ -16,6 +16,8 @@ import click
 from retention.commands.benchmark import benchmark
 from retention.commands.common import emit, home_option, json_option, settings_for, stdout_to_stderr
 from retention.commands.ingest import ingest
+from retention.commands.replay import replay
+from retention.commands.rollback import rollback
 from retention.errors import RetentionError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +121,8 @@ def dagster(home: Path | None, port: int) -> None:
 # Subcommands defined in retention/commands/; one line each.
 main.add_command(benchmark)
 main.add_command(ingest)
+main.add_command(replay)
+main.add_command(rollback)
 
 
 if __name__ == "__main__":

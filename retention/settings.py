@@ -70,17 +70,17 @@ class RegistrySettings:
 class MonitoringSettings:
     reference_weeks: int = 8
     current_weeks: int = 8
-    # Weekly partitions of scoring and monitoring start on this Sunday (UTC); no week before it exists.
+    # Weekly partitions of scoring and monitoring start on this Sunday (UTC). No week before it exists.
     first_week: str = "2017-01-01"
     # A week with fewer scored or labelled rows than this reports "insufficient data", not drift.
     min_window_rows: int = 100
-    # Rows of the champion's train window kept as its drift reference (a seeded random sample).
+    # Rows of the champion's test window kept as its drift reference (a seeded random sample).
     max_reference_rows: int = 20_000
 
 
 @dataclass(frozen=True)
 class PolicySettings:
-    """When the retraining sensor launches the retraining job; any one reason is enough."""
+    """Rules that make the retraining sensor launch the retraining job. Any one of them is enough."""
 
     # Retrain when at least this share of the feature columns drifted in a week.
     max_drifted_feature_share: float = 0.3
@@ -90,7 +90,7 @@ class PolicySettings:
     max_roc_auc_drop: float = 0.05
     # Retrain when the champion's newest label is this many weeks old.
     max_model_age_weeks: int = 13
-    # Weeks to wait after a retraining, so that the next one has newly labelled weeks to learn from.
+    # Weeks to wait after the champion's training or a retraining, so that the next one has newly labelled weeks.
     min_weeks_between_retrains: int = 4
 
 
@@ -100,8 +100,8 @@ class PromotionSettings:
 
     # Promote only when challenger ROC-AUC - champion ROC-AUC >= this gain.
     min_roc_auc_gain: float = 0.0
-    # "ece" (expected calibration error) or "brier" (Brier score).
-    calibration_metric: str = "ece"
+    # "brier" (Brier score) or "ece" (expected calibration error).
+    calibration_metric: str = "brier"
     # Reject when the challenger's calibration error exceeds the champion's by more than this.
     max_calibration_increase: float = 0.01
     # Equal-width probability bins of the expected calibration error.
@@ -117,7 +117,7 @@ class PromotionSettings:
 
 @dataclass(frozen=True)
 class ServingSettings:
-    """Limits and answers of the prediction service."""
+    """Limits and responses of the prediction service."""
 
     # User ids, or feature rows, in one request.
     max_users_per_request: int = 1000
@@ -126,7 +126,7 @@ class ServingSettings:
     # A probability below the first cut point gets the first tier name, and so on; one more name than cut points.
     risk_tier_cut_points: tuple[float, ...] = (0.3, 0.6)
     risk_tier_names: tuple[str, ...] = ("high", "medium", "low")
-    # Reasons per answer when the champion can explain its predictions.
+    # Reasons per prediction when the champion can explain its predictions.
     top_reasons: int = 3
     # Seconds between checks of the champion alias in MLflow; 0 turns the check off.
     champion_poll_seconds: float = 5.0
@@ -134,7 +134,7 @@ class ServingSettings:
     store_error_log_seconds: float = 60.0
     # Redis connect and read timeout of the service, in seconds.
     store_timeout_seconds: float = 1.0
-    # Requests that BentoML runs at the same time in one worker.
+    # Threads per worker for requests with reasons, large requests and reloads.
     threads: int = 4
 
     def __post_init__(self) -> None:

@@ -132,7 +132,37 @@ def promote_challenger(
         champion_metrics = _test_metrics(f"models:/{name}/{champion_version.version}", test_frame, bins)
     decision = gate_decision(challenger_metrics, champion_metrics, settings.promotion)
 
-    record = {
+    record = _gate_record(
+        settings, challenger, champion_version, (challenger_metrics, champion_metrics), decision, windows, feature_service, context
+    )
+    champion = challenger
+    if decision.promote:
+        client.set_registered_model_alias(name, settings.registry.champion_alias, challenger.version.version)
+        logger.info("Promoted version %s of %s to @%s: %s", challenger.version.version, name,
+                    settings.registry.champion_alias, "; ".join(decision.reasons))
+    else:
+        champion = _as_candidate(champion_version, name)
+        logger.info("Rejected version %s of %s; @%s stays on version %s: %s", challenger.version.version, name,
+                    settings.registry.champion_alias, champion_version.version, "; ".join(decision.reasons))
+    record["champion_after"] = str(champion.version.version)
+    _tag_version(client, name, challenger.version.version, record)
+    append_record(settings, record)
+    return PromotionOutcome(record["decision"], decision.reasons, champion, record)
+
+
+def _gate_record(
+    settings: Settings,
+    challenger: RegisteredCandidate,
+    champion_version: ModelVersion | None,
+    metrics: tuple[dict[str, float], dict[str, float] | None],
+    decision: GateDecision,
+    windows: dict[str, dict[str, Any]],
+    feature_service: str,
+    context: dict[str, str],
+) -> dict[str, Any]:
+    """Return the promotion log record of one gate decision, without champion_after."""
+    challenger_metrics, champion_metrics = metrics
+    return {
         "event": "promotion",
         "decision": PROMOTED if decision.promote else REJECTED,
         "reasons": decision.reasons,
@@ -141,7 +171,7 @@ def promote_challenger(
         "trigger": context.get("trigger", ""),
         # The monitored week that led to this training, when a weekly run launched it.
         "week": context.get("week", ""),
-        "model_name": name,
+        "model_name": settings.registry.registered_model_name,
         "challenger": {**_describe(challenger.version), "model_type": challenger.model_type, "metrics": challenger_metrics},
         "previous_champion": _describe(champion_version) if champion_version is not None else None,
         "champion_metrics": champion_metrics,
@@ -156,19 +186,6 @@ def promote_challenger(
         "feature_service": feature_service,
         "code_version": code_version(),
     }
-    champion = challenger
-    if decision.promote:
-        client.set_registered_model_alias(name, settings.registry.champion_alias, challenger.version.version)
-        logger.info("Promoted version %s of %s to @%s: %s", challenger.version.version, name,
-                    settings.registry.champion_alias, "; ".join(decision.reasons))
-    else:
-        champion = _as_candidate(champion_version, name)
-        logger.info("Rejected version %s of %s; @%s stays on version %s: %s", challenger.version.version, name,
-                    settings.registry.champion_alias, champion_version.version, "; ".join(decision.reasons))
-    record["champion_after"] = str(champion.version.version)
-    _tag_version(client, name, challenger.version.version, record)
-    append_record(settings, record)
-    return PromotionOutcome(record["decision"], decision.reasons, champion, record)
 
 
 def _current_champion(client: MlflowClient, settings: Settings) -> ModelVersion | None:

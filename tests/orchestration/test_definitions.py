@@ -11,6 +11,11 @@ EXPECTED_ASSETS = {
     "training_set",
     "retention_models",
     "feature_drift_report",
+    "weekly_predictions",
+    "weekly_drift_report",
+    "weekly_performance_report",
+    "retrained_model",
+    "retraining_decision",
 }
 
 
