@@ -92,10 +92,14 @@ def demo(home: Path | None, sample_users: int | None, as_json: bool) -> None:
 @main.command()
 @home_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=int, default=3000, show_default=True, help="Port of the HTTP API.")
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True, help="Port of the HTTP API.")
 def serve(home: Path | None, host: str, port: int) -> None:
     """Serve the champion model over HTTP with BentoML."""
     settings = settings_for(home)
+    # Fail here with one message: a BentoML worker without a model exits while its server stays up.
+    from training.registry import load_champion
+
+    load_champion(settings)
     environment = {**os.environ, "RETENTION_HOME": str(settings.home)}
     command = [sys.executable, "-m", "bentoml", "serve", "serving.service:RetentionService", "--host", host, "--port", str(port)]
     _replace_process(command, environment)
@@ -103,7 +107,7 @@ def serve(home: Path | None, host: str, port: int) -> None:
 
 @main.command()
 @home_option
-@click.option("--port", type=int, default=3001, show_default=True, help="Port of the Dagster UI.")
+@click.option("--port", type=click.IntRange(1, 65535), default=3001, show_default=True, help="Port of the Dagster UI.")
 def dagster(home: Path | None, port: int) -> None:
     """Open the Dagster UI (`dagster dev`) on 127.0.0.1 with the platform's definitions."""
     from orchestration.instance import prepare_dagster_home

@@ -277,9 +277,35 @@ def _section(name: str, cls: type, values: dict[str, Any], source: Path) -> Any:
             f"Unknown key(s) {unknown} in section [{name}] of {source}. "
             f"Valid keys: {sorted(known)}."
         )
+    defaults = cls()
+    for key, value in values.items():
+        _check_type(name, key, value, getattr(defaults, key), source)
     # TOML arrays arrive as lists; the dataclasses hold tuples so that settings stay hashable.
     converted = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
     return cls(**converted)
+
+
+def _check_type(section: str, key: str, value: Any, default: Any, source: Path) -> None:
+    """Reject a value whose type differs from the default's, and a negative number."""
+    if isinstance(default, bool):
+        valid = isinstance(value, bool)
+    elif isinstance(default, int):
+        valid = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        valid = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, tuple):
+        valid = isinstance(value, list)
+    elif isinstance(default, str):
+        valid = isinstance(value, str)
+    else:
+        valid = True
+    if not valid:
+        raise ConfigurationError(
+            f"[{section}] {key} = {value!r} in {source} has the wrong type; "
+            f"it must be like the default {default!r}."
+        )
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        raise ConfigurationError(f"[{section}] {key} = {value!r} in {source} must not be negative.")
 
 
 def _sample_users_from_environment() -> int | None:
@@ -299,6 +325,8 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
     env_config = os.environ.get("RETENTION_CONFIG")
     path = config_path or (Path(env_config) if env_config else DEFAULT_CONFIG_PATH)
     sections: dict[str, Any] = {}
+    if path.exists() and not path.is_file():
+        raise ConfigurationError(f"The settings file {path} is not a file. Point RETENTION_CONFIG at a TOML file.")
     if path.exists():
         try:
             document = tomllib.loads(path.read_text(encoding="utf-8"))

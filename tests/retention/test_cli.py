@@ -22,3 +22,15 @@ def test_demo_help_names_options():
     result = CliRunner().invoke(main, ["demo", "--help"])
     assert "--json" in result.output
     assert "--sample-users" in result.output
+
+
+def test_serve_without_model_fails_fast(tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--home", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "champion" in result.output
+
+
+def test_serve_rejects_invalid_port(tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--home", str(tmp_path), "--port", "99999"])
+    assert result.exit_code == 2
+    assert "99999" in result.output

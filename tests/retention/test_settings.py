@@ -63,3 +63,23 @@ def test_bad_sample_users_rejected(monkeypatch):
     monkeypatch.setenv("RETENTION_SAMPLE_USERS", "many")
     with pytest.raises(ConfigurationError, match="'many'"):
         load_settings()
+
+
+def test_wrong_type_names_key(tmp_path: Path):
+    config = tmp_path / "retention.toml"
+    config.write_text('[retention]\nhorizon_days = "fourteen"\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="horizon_days"):
+        load_settings(config_path=config)
+
+
+def test_negative_days_rejected(tmp_path: Path):
+    config = tmp_path / "retention.toml"
+    config.write_text("[retention]\nhorizon_days = -5\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="must not be negative"):
+        load_settings(config_path=config)
+
+
+def test_config_folder_rejected(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("RETENTION_CONFIG", str(tmp_path))
+    with pytest.raises(ConfigurationError, match="not a file"):
+        load_settings()
