@@ -90,7 +90,8 @@ def feast_feature_store(context: dg.AssetExecutionContext, settings: SettingsRes
     applied = apply_definitions(store, cfg)
     features = pd.read_parquet(cfg.features_path, columns=[SNAPSHOT_COLUMN])
     start = features[SNAPSHOT_COLUMN].min().to_pydatetime()
-    # materialize() excludes its end bound, so step one second past the newest snapshot.
+    # One second past the newest snapshot keeps it in the window whether or not the offline
+    # store treats the end bound as inclusive (the DuckDB store of Feast 0.67 does).
     end = (features[SNAPSHOT_COLUMN].max() + pd.Timedelta(seconds=1)).to_pydatetime()
     materialize_latest(store, start, end)
     context.log.info(f"Applied {applied} and materialized {start:%Y-%m-%d} to {end:%Y-%m-%d}")

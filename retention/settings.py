@@ -286,7 +286,7 @@ def _section(name: str, cls: type, values: dict[str, Any], source: Path) -> Any:
 
 
 def _check_type(section: str, key: str, value: Any, default: Any, source: Path) -> None:
-    """Reject a value whose type differs from the default's, and a negative number."""
+    """Reject a value whose type differs from the default's, and a negative integer."""
     if isinstance(default, bool):
         valid = isinstance(value, bool)
     elif isinstance(default, int):
@@ -304,7 +304,8 @@ def _check_type(section: str, key: str, value: Any, default: Any, source: Path) 
             f"[{section}] {key} = {value!r} in {source} has the wrong type; "
             f"it must be like the default {default!r}."
         )
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+    # Day counts, sizes and periods are integers; float settings such as a gain may be negative.
+    if isinstance(default, int) and not isinstance(default, bool) and value < 0:
         raise ConfigurationError(f"[{section}] {key} = {value!r} in {source} must not be negative.")
 
 
