@@ -46,6 +46,17 @@ def replace_section(title: str, body: str, path: Path = RESULTS_PATH) -> Path:
     return path
 
 
+def tree_rss(root: psutil.Process) -> int:
+    """Return the resident memory in bytes of `root` and all its children; vanished children count 0."""
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
 class PeakMemorySampler:
     """Samples the resident memory of a process and all its children until stopped."""
 
@@ -56,19 +67,10 @@ class PeakMemorySampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _tree_rss(self) -> int:
-        total = 0
-        for process in [self.process, *self.process.children(recursive=True)]:
-            try:
-                total += process.memory_info().rss
-            except psutil.Error:
-                continue
-        return total
-
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.peak_bytes = max(self.peak_bytes, self._tree_rss())
+                self.peak_bytes = max(self.peak_bytes, tree_rss(self.process))
             except psutil.Error:
                 return
             time.sleep(self.interval_s)

@@ -22,6 +22,7 @@ import pandas as pd
 import psutil
 
 from benchmarks.http_load import LoadResult, http_request, run_load
+from benchmarks.results_page import tree_rss
 from benchmarks.serving_processes import RunningServer, bentoml_service, feast_feature_server
 from feature_repo.feature_columns import ENTITY_COLUMN, SNAPSHOT_COLUMN
 from retention.errors import PipelineError
@@ -219,18 +220,9 @@ class _MemorySampler:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _tree_rss(self) -> int:
-        total = 0
-        for process in [self.process, *self.process.children(recursive=True)]:
-            try:
-                total += process.memory_info().rss
-            except psutil.Error:
-                continue
-        return total
-
     def _run(self) -> None:
         while True:
-            self.samples.append(self._tree_rss())
+            self.samples.append(tree_rss(self.process))
             if self._stopped.wait(1.0):
                 return
 
@@ -240,5 +232,5 @@ class _MemorySampler:
     def stop(self) -> list[int]:
         self._stopped.set()
         self._thread.join()
-        self.samples.append(self._tree_rss())
+        self.samples.append(tree_rss(self.process))
         return self.samples
