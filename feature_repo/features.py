@@ -134,7 +134,7 @@ def event_time_range(events_path: Path) -> tuple[pd.Timestamp, pd.Timestamp, int
             f"SELECT min(event_time), max(event_time), count(*) FROM read_parquet('{events_path}')"
         ).fetchone()
     if rows == 0:
-        raise PipelineError(f"{events_path} holds no events; run the ingestion or validation step first.")
+        raise PipelineError(f"No events found in {events_path}. Run the ingestion or validation step first.")
     return pd.Timestamp(first).tz_convert("UTC"), pd.Timestamp(last).tz_convert("UTC"), rows
 
 

@@ -1,6 +1,6 @@
 """The recent event sequence of each user at each weekly snapshot, computed with DuckDB.
 
-The sequence of snapshot t holds the last `length` events strictly before t within the feature
+The sequence of snapshot t contains the last `length` events strictly before t within the feature
 history window, oldest first: the category, event type, amount and days from the event to t.
 Events at or after t never enter, as for the profile features.
 """
@@ -94,7 +94,7 @@ def build_event_sequences(
 ) -> pd.DataFrame:
     """Return one row per (user_id, snapshot_time) of `entities` with its recent event sequence.
 
-    `entities` are usually the profile feature rows. Each sequence holds at most `length`
+    `entities` are usually the profile feature rows. Each sequence contains at most `length`
     events from the feature history window (max of lookback_days and 90 days) before the
     snapshot, so a user without events there gets empty arrays.
     """

@@ -2,7 +2,7 @@
 
 Any triggered rule requests a retraining, unless the last retraining is more recent than
 [policy] min_weeks_between_retrains. Every decision, retrain or not, states the outcome of each
-rule, so a skipped week says why as plainly as a retrained one.
+rule, so a skipped week records its reason as plainly as a retrained one.
 """
 
 from __future__ import annotations

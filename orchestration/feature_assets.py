@@ -114,8 +114,8 @@ def feast_feature_store(context: dg.AssetExecutionContext, settings: SettingsRes
 def training_set(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
     """Point-in-time join of the retention labels with the sequence feature service, read from Feast.
 
-    The frame contains the profile features and the array columns of the event sequence; the MLP
-    and LightGBM read only the profile columns, the sequence models read both.
+    The frame contains the profile features and the array columns of the event sequence. The MLP
+    and LightGBM read only the profile columns, while the sequence models read both.
     """
     cfg = settings.get()
     labels = pd.read_parquet(cfg.labels_path)

@@ -14,7 +14,7 @@ from training.train import train_models
 
 @dg.asset(group_name="training", deps=[training_set], kinds={"pytorch", "lightgbm", "mlflow"})
 def retention_models(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    """The MLP and the LightGBM baseline, registered in MLflow with the champion alias on the better one."""
+    """Train the MLP and the LightGBM baseline and register both in MLflow, with the champion alias on the better one."""
     cfg = settings.get()
     summary = train_models(pd.read_parquet(cfg.training_set_path), cfg, FEATURE_SERVICE_NAME).to_dict()
     registered = summary["registered_model"]

@@ -56,7 +56,7 @@ class AsOfConfig(dg.Config):
 
 @dg.asset(partitions_def=weekly_partitions, group_name="monitoring", deps=[user_profile_features], kinds={"feast", "mlflow"})
 def weekly_predictions(context: dg.AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    """The champion's retention probability for every active user of the week, read from the online store."""
+    """Score every active user of the week with the champion, reading features from the online store."""
     cfg, week = settings.get(), context.partition_key
     rows = week_features(pd.read_parquet(cfg.features_path), week)
     quality = validate_features(rows)

@@ -2,7 +2,7 @@
 
 A request without reasons for up to INLINE_MAX_USERS users costs a fraction of a millisecond of
 CPU, which is less than handing it to a worker thread and back. On 2 busy cores, an empty async
-BentoML endpoint answered in about 1.2 ms at p50 and a sync one in 3.3 ms. So such requests run
+BentoML endpoint returned in about 1.2 ms at p50 and a sync one in 3.3 ms. So such requests run
 on the event loop. Requests with reasons, larger ones and reloads run in a thread, so that they
 do not hold the loop.
 """

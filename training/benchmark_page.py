@@ -40,7 +40,7 @@ METRIC_TITLES = {
 def machine_description() -> str:
     """Describe the machine: cores, memory, GPU, library versions and the current load.
 
-    The load average tells how far other processes slowed the fit times down.
+    The load average shows how much other processes slowed the fit times down.
     """
     memory_gib = psutil.virtual_memory().total / 2**30
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"

@@ -1,8 +1,8 @@
 """The interface every retention model of the benchmark implements, and their registry.
 
 A candidate is fitted on the train split, may use the validation split for early stopping or
-threshold choice, and predicts probabilities for any frame with the same columns. Frames hold
-user_id, snapshot_time, label and the feature service's columns; sequence models also read the
+threshold choice, and predicts probabilities for any frame with the same columns. Frames contain
+user_id, snapshot_time, label and the feature service's columns. Sequence models also read the
 array columns of the event-sequence feature view when the frame has them.
 """
 

@@ -59,9 +59,9 @@ def test_ineligible_users_are_left_out(history_events, users):
 def test_labels_follow_horizon(history_events, users):
     features = build_profile_features(history_events, users, WINDOW)
     labels = build_labels(history_events, features, WINDOW).set_index(["user_id", "snapshot_time"])["label"]
-    # u1 buys every 10 days, so every 14-day horizon holds a purchase.
+    # u1 buys every 10 days, so every 14-day horizon contains a purchase.
     assert labels.loc["u1"].eq(1).all()
-    # u2's snapshot of April 1 sees no purchase until May 10.
+    # u2 has no purchase between the snapshot of April 1 and May 10.
     assert labels.loc[("u2", pd.Timestamp("2024-04-01T00:00Z"))] == 0
 
 
