@@ -17,6 +17,8 @@ from retention.errors import ConfigurationError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "retention.toml"
 PROFILES = ("local", "production")
+# Probability calibration of class-weighted models; training/calibration.py implements each.
+CALIBRATION_METHODS = ("platt", "isotonic", "none")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,16 @@ class TrainingSettings:
     hidden_units: tuple[int, ...] = (64, 32)
     dropout: float = 0.1
     early_stopping_patience: int = 5
+    # Maps the probabilities of class-weighted models (LightGBM, MLP, sequence models) back to the
+    # retention rate, fitted on the validation window: "platt", "isotonic" or "none".
+    calibration: str = "platt"
+
+    def __post_init__(self) -> None:
+        if self.calibration not in CALIBRATION_METHODS:
+            raise ConfigurationError(
+                f"[training] calibration = {self.calibration!r} is not supported. "
+                f"Use one of: {', '.join(repr(method) for method in CALIBRATION_METHODS)}."
+            )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from feature_repo.feature_columns import CATEGORICAL_FEATURES, LABEL_COLUMN, NUM
 from retention.settings import Settings
 from training.baseline import LightGBMBaseline, train_lightgbm
 from training.bgnbd import BetaGeoCandidate  # noqa: F401 (importing registers "bg_nbd")
+from training.calibration import ProbabilityCalibrator, fit_calibrator
 from training.candidates import register_candidate
 from training.mlp import RetentionMLP, predict_probabilities, train_mlp
 from training.preprocessing import LOG_SCALED_FEATURES, FeaturePreprocessor
@@ -31,6 +32,11 @@ LOGISTIC_MAX_ITERATIONS = 2000
 
 def labels_of(frame: pd.DataFrame) -> np.ndarray:
     return frame[LABEL_COLUMN].to_numpy(dtype=np.int64)
+
+
+def validation_calibrator(settings: Settings, validation: pd.DataFrame, raw: np.ndarray) -> ProbabilityCalibrator:
+    """Fit the [training] calibration method on the validation window's labels and raw probabilities."""
+    return fit_calibrator(settings.training.calibration, labels_of(validation), raw)
 
 
 def with_training(settings: Settings, seed: int, overrides: dict[str, Any] | None = None) -> Settings:
@@ -97,7 +103,7 @@ class LogisticRegressionCandidate:
 
 @register_candidate("lightgbm")
 class LightGBMCandidate:
-    """The LightGBM baseline of training/baseline.py, with early stopping on validation."""
+    """The LightGBM baseline of training/baseline.py, with early stopping and calibration on validation."""
 
     name = "lightgbm"
 
@@ -115,18 +121,19 @@ class LightGBMCandidate:
             CATEGORICAL_FEATURES,
             tree_parameters=self.tree_parameters,
         )
+        self.calibrator = validation_calibrator(settings, validation, self.baseline.predict_probabilities(validation))
 
     @property
     def model(self) -> LightGBMBaseline:
         return self.baseline
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.baseline.predict_probabilities(frame)
+        return self.calibrator.apply(self.baseline.predict_probabilities(frame))
 
 
 @register_candidate("mlp")
 class MLPCandidate:
-    """The multilayer perceptron of training/mlp.py behind FeaturePreprocessor.
+    """The multilayer perceptron of training/mlp.py behind FeaturePreprocessor, calibrated on validation.
 
     `training_overrides` replaces fields of the [training] settings (hidden_units, dropout,
     learning_rate, batch_size, max_epochs, early_stopping_patience).
@@ -138,18 +145,18 @@ class MLPCandidate:
         self.training_overrides = dict(training_overrides or {})
 
     def fit(self, train: pd.DataFrame, validation: pd.DataFrame, settings: Settings, seed: int) -> None:
+        run_settings = with_training(settings, seed, self.training_overrides)
         self.preprocessor = FeaturePreprocessor.fit(train, NUMERIC_FEATURES, CATEGORICAL_FEATURES, LOG_SCALED_FEATURES)
+        validation_features = self.preprocessor.transform(validation)
         self.network, self.history = train_mlp(
-            self.preprocessor.transform(train),
-            labels_of(train),
-            self.preprocessor.transform(validation),
-            labels_of(validation),
-            with_training(settings, seed, self.training_overrides),
+            self.preprocessor.transform(train), labels_of(train), validation_features, labels_of(validation), run_settings
         )
+        raw_validation = predict_probabilities(self.network, validation_features)
+        self.calibrator = validation_calibrator(run_settings, validation, raw_validation)
 
     @property
     def model(self) -> RetentionMLP:
         return self.network
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return predict_probabilities(self.network, self.preprocessor.transform(frame))
+        return self.calibrator.apply(predict_probabilities(self.network, self.preprocessor.transform(frame)))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from retention.errors import ConfigurationError
-from retention.settings import Settings
+from retention.settings import CALIBRATION_METHODS, Settings
 
 CONFIG_FILE_NAME = "run_config.json"
 CNN_LSTM = "cnn_lstm"
@@ -97,6 +97,8 @@ class RunConfig:
     cnn_lstm: CNNLSTMConfig | None = None
     transformer: TransformerConfig | None = None
     pretraining: PretrainingConfig | None = None
+    # Probability calibration fitted on the validation window after training, as [training] calibration.
+    calibration: str = "platt"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,6 +170,7 @@ def build_run_config(model_type: str, settings: Settings, seed: int) -> RunConfi
         cnn_lstm=CNNLSTMConfig() if model_type == CNN_LSTM else None,
         transformer=TransformerConfig() if model_type != CNN_LSTM else None,
         pretraining=PretrainingConfig() if model_type == TRANSFORMER_PRETRAINED else None,
+        calibration=training.calibration,
     )
     validate_run_config(config)
     return config
@@ -195,6 +198,8 @@ def validate_run_config(config: RunConfig) -> None:
         for section in required_sections.get(config.model_type, ())
         if getattr(config, section) is None
     ]
+    if config.calibration not in CALIBRATION_METHODS:
+        problems.append(f"calibration={config.calibration!r} must be one of {list(CALIBRATION_METHODS)}")
     if config.model_type not in MODEL_TYPES:
         problems.append(f"model_type must be one of {list(MODEL_TYPES)}")
     if config.transformer and config.transformer.model_dim % config.transformer.attention_heads:

@@ -21,6 +21,7 @@ from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, Tens
 
 from retention.errors import InputDataError
 from training.baseline import LightGBMBaseline
+from training.calibration import ProbabilityCalibrator
 from training.explain import lightgbm_contributions, lightgbm_global_importance, mlp_contributions, top_reasons
 from training.mlp import RetentionMLP, predict_probabilities
 from training.preprocessing import FeaturePreprocessor
@@ -49,6 +50,7 @@ PREPROCESSOR_FILE = "preprocessor.json"
 LIGHTGBM_MODEL_FILE = "lightgbm_model.txt"
 LIGHTGBM_COLUMNS_FILE = "lightgbm_columns.json"
 GLOBAL_IMPORTANCE_FILE = "global_importance.json"
+CALIBRATOR_FILE = "calibrator.json"
 # Optional inference parameters of `predict`; MLflow drops params that the signature does not declare.
 EXPLAIN_PARAM = "explain"
 TOP_K_PARAM = "top_k"
@@ -93,7 +95,8 @@ def explained_output(
     """Return the `probability` column and the `reasons` column of `predict(params={"explain": True})`.
 
     Each reason list contains {"feature": name, "contribution": log-odds} dictionaries, sorted
-    by |contribution| from the largest.
+    by |contribution| from the largest. Contributions explain the model's log-odds before
+    calibration; Platt scaling multiplies all of them by one positive slope, so their order holds.
     """
     return pd.DataFrame(
         {PROBABILITY_COLUMN: probabilities, REASONS_COLUMN: top_reasons(contributions, names, top_k)}
@@ -119,6 +122,7 @@ class MLPRetentionModel(mlflow.pyfunc.PythonModel):
         self.model.load_state_dict(state)
         self.model.eval()
         self.global_importance = _optional_json(context.artifacts.get("global_importance"))
+        self.calibrator = load_calibrator(context.artifacts)
 
     def predict(
         self,
@@ -132,7 +136,7 @@ class MLPRetentionModel(mlflow.pyfunc.PythonModel):
         `reasons` from integrated gradients instead.
         """
         frame = _require_frame(model_input)
-        probabilities = predict_probabilities(self.model, self.preprocessor.transform(frame))
+        probabilities = self.calibrator.apply(predict_probabilities(self.model, self.preprocessor.transform(frame)))
         explain, top_k = _explain_params(params)
         if not explain:
             return probabilities
@@ -150,6 +154,7 @@ class LightGBMRetentionModel(mlflow.pyfunc.PythonModel):
         model_text = Path(context.artifacts["model"]).read_text(encoding="utf-8")
         self.baseline = LightGBMBaseline.from_saved(model_text, _read_json(context.artifacts["columns"]))
         self.global_importance = lightgbm_global_importance(self.baseline)
+        self.calibrator = load_calibrator(context.artifacts)
 
     def predict(
         self,
@@ -163,7 +168,7 @@ class LightGBMRetentionModel(mlflow.pyfunc.PythonModel):
         `reasons` from TreeSHAP instead.
         """
         frame = _require_frame(model_input)
-        probabilities = self.baseline.predict_probabilities(frame)
+        probabilities = self.calibrator.apply(self.baseline.predict_probabilities(frame))
         explain, top_k = _explain_params(params)
         if not explain:
             return probabilities
@@ -176,11 +181,12 @@ def save_mlp_artifacts(
     preprocessor: FeaturePreprocessor,
     directory: Path,
     global_importance: dict[str, float] | None = None,
+    calibrator: ProbabilityCalibrator | None = None,
 ) -> dict[str, str]:
     """Write the MLP files into `directory` and return the artifacts mapping of log_model.
 
     `global_importance`, from training.explain.mlp_global_importance, is stored with the
-    model when given, so that serving can show it.
+    model when given, so that serving can show it; so is the `calibrator` of its probabilities.
     """
     paths = {
         "state_dict": directory / MLP_STATE_FILE,
@@ -194,15 +200,33 @@ def save_mlp_artifacts(
     if global_importance is not None:
         paths["global_importance"] = directory / GLOBAL_IMPORTANCE_FILE
         _write_json(paths["global_importance"], global_importance)
+    paths.update(_save_calibrator(calibrator, directory))
     return {key: str(path) for key, path in paths.items()}
 
 
-def save_lightgbm_artifacts(baseline: LightGBMBaseline, directory: Path) -> dict[str, str]:
-    """Write the LightGBM files into `directory` and return the artifacts mapping of log_model."""
+def save_lightgbm_artifacts(
+    baseline: LightGBMBaseline, directory: Path, calibrator: ProbabilityCalibrator | None = None
+) -> dict[str, str]:
+    """Write the LightGBM files, and the calibrator when given, into `directory`; return the artifacts mapping."""
     paths = {"model": directory / LIGHTGBM_MODEL_FILE, "columns": directory / LIGHTGBM_COLUMNS_FILE}
     paths["model"].write_text(baseline.booster.model_to_string(), encoding="utf-8")
     _write_json(paths["columns"], baseline.columns_to_dict())
+    paths.update(_save_calibrator(calibrator, directory))
     return {key: str(path) for key, path in paths.items()}
+
+
+def load_calibrator(artifacts: dict[str, str]) -> ProbabilityCalibrator:
+    """Return the model's saved calibrator, or the identity for a model saved without one."""
+    path = artifacts.get("calibrator")
+    return ProbabilityCalibrator.from_dict(_read_json(path)) if path else ProbabilityCalibrator()
+
+
+def _save_calibrator(calibrator: ProbabilityCalibrator | None, directory: Path) -> dict[str, Path]:
+    if calibrator is None:
+        return {}
+    path = directory / CALIBRATOR_FILE
+    _write_json(path, calibrator.to_dict())
+    return {"calibrator": path}
 
 
 def _explain_params(params: dict[str, Any] | None) -> tuple[bool, int]:

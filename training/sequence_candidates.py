@@ -2,8 +2,9 @@
 latter pre-trained by masked-event prediction or trained from scratch.
 
 Each fit writes its folder under <home>/checkpoints/<model type>/: run_config.json,
-sequence_encoder.json, preprocessor.json, model.pt (the restored best weights), history.json
-and best.pt from the training loop, and pretraining/ for the pre-trained Transformer.
+sequence_encoder.json, preprocessor.json, model.pt (the restored best weights), calibrator.json
+(fitted on validation), history.json and best.pt from the training loop, and pretraining/ for
+the pre-trained Transformer.
 `load_sequence_candidate` restores a fitted candidate from that folder.
 """
 
@@ -24,6 +25,7 @@ from torch import nn
 from feature_repo.feature_columns import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
 from retention.settings import Settings
 from training import ddp
+from training.calibration import ProbabilityCalibrator, fit_calibrator
 from training.candidates import register_candidate
 from training.config import CNN_LSTM, TRANSFORMER_PRETRAINED, TRANSFORMER_SCRATCH, RunConfig, build_run_config
 from training.labels import positive_class_weight
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.pt"
 ENCODER_FILE = "sequence_encoder.json"
 PREPROCESSOR_FILE = "preprocessor.json"
+CALIBRATOR_FILE = "calibrator.json"
 
 
 class SequenceCandidate:
@@ -57,6 +60,8 @@ class SequenceCandidate:
         self._model: nn.Module | None = None
         self._encoder: SequenceEncoder | None = None
         self._preprocessor: FeaturePreprocessor | None = None
+        # Identity until fit() replaces it with the calibrator fitted on the validation window.
+        self.calibrator = ProbabilityCalibrator()
 
     @property
     def model(self) -> nn.Module:
@@ -95,11 +100,16 @@ class SequenceCandidate:
 
         self.config, self.checkpoint_dir = config, folder
         self._model, self._encoder, self._preprocessor = trained, encoder, preprocessor
+        self.calibrator = fit_calibrator(config.calibration, validation_labels, self.raw_probabilities(validation))
         if ddp.is_main_process():
             self.save(folder)
             _log_to_mlflow(config, self.history)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.apply(self.raw_probabilities(frame))
+
+    def raw_probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return the network's probabilities before calibration."""
         if self._model is None or self._encoder is None or self._preprocessor is None or self.config is None:
             raise RuntimeError(f"The {self.name} candidate is not fitted; call fit() or load_sequence_candidate() first.")
         inputs = classification_dataset(frame, self._encoder, self._preprocessor).tensors
@@ -115,6 +125,7 @@ class SequenceCandidate:
         (folder / ENCODER_FILE).write_text(json.dumps(self._encoder.to_dict()), encoding="utf-8")
         (folder / PREPROCESSOR_FILE).write_text(json.dumps(self._preprocessor.to_dict()), encoding="utf-8")
         torch.save(self.model.state_dict(), folder / MODEL_FILE)
+        (folder / CALIBRATOR_FILE).write_text(json.dumps(self.calibrator.to_dict()), encoding="utf-8")
 
 
 def build_network(
@@ -154,6 +165,9 @@ def load_sequence_candidate(folder: Path) -> SequenceCandidate:
     model.load_state_dict(torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True))
     candidate.config, candidate.checkpoint_dir = config, folder
     candidate._model, candidate._encoder, candidate._preprocessor = model.eval(), encoder, preprocessor
+    calibrator_path = folder / CALIBRATOR_FILE
+    if calibrator_path.exists():
+        candidate.calibrator = ProbabilityCalibrator.from_dict(json.loads(calibrator_path.read_text(encoding="utf-8")))
     return candidate
 
 

@@ -23,6 +23,7 @@ from feature_repo.feature_columns import (
 from retention.errors import PipelineError
 from retention.settings import Settings
 from training.baseline import LightGBMBaseline, train_lightgbm
+from training.calibration import ProbabilityCalibrator, fit_calibrator
 from training.explain import lightgbm_global_importance, log_global_importance, mlp_global_importance
 from training.metrics import best_f1_threshold, classification_metrics, roc_figure
 from training.mlp import WEIGHT_DECAY, MLPHistory, RetentionMLP, predict_probabilities, train_mlp
@@ -117,9 +118,17 @@ def train_models(
     )
     logger.info("Trained the LightGBM baseline in %.1f s", time.perf_counter() - started)
 
-    predictors: dict[str, Predictor] = {
+    raw_predictors: dict[str, Predictor] = {
         "mlp": lambda frame: predict_probabilities(mlp, preprocessor.transform(frame)),
         "lightgbm": baseline.predict_probabilities,
+    }
+    # Both models weight the classes, so their probabilities are calibrated on the validation window.
+    calibrators = {
+        model_type: fit_calibrator(settings.training.calibration, labels["validation"], predict(splits.validation))
+        for model_type, predict in raw_predictors.items()
+    }
+    predictors: dict[str, Predictor] = {
+        model_type: _calibrated(predict, calibrators[model_type]) for model_type, predict in raw_predictors.items()
     }
     curves = {
         model_type: {split: (labels[split], predict(frames[split])) for split in EVALUATED_SPLITS}
@@ -142,9 +151,24 @@ def train_models(
     input_example = splits.train[list(FEATURE_COLUMNS)].head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)
     candidates = [
         _mlp_candidate(
-            mlp, history, preprocessor, settings, metrics["mlp"], curves["mlp"], input_example, importance["mlp"]
+            mlp,
+            history,
+            preprocessor,
+            settings,
+            metrics["mlp"],
+            curves["mlp"],
+            input_example,
+            importance["mlp"],
+            calibrators["mlp"],
         ),
-        _lightgbm_candidate(baseline, baseline_params, metrics["lightgbm"], curves["lightgbm"], input_example),
+        _lightgbm_candidate(
+            baseline,
+            {**baseline_params, "calibration": calibrators["lightgbm"].method},
+            metrics["lightgbm"],
+            curves["lightgbm"],
+            input_example,
+            calibrators["lightgbm"],
+        ),
     ]
     experiment_id = configure_mlflow(settings)
     version_tags = {"feature_service": feature_service_name, **_window_tags(splits)}
@@ -208,6 +232,7 @@ def _mlp_candidate(
     curves: dict[str, tuple[np.ndarray, np.ndarray]],
     input_example: pd.DataFrame,
     global_importance: dict[str, float],
+    calibrator: ProbabilityCalibrator,
 ) -> ModelCandidate:
     config = settings.training
     params = {
@@ -224,11 +249,12 @@ def _mlp_candidate(
         "best_epoch": history.best_epoch,
         "device": history.device,
         "input_features": len(preprocessor.feature_names_out),
+        "calibration": calibrator.method,
     }
     return ModelCandidate(
         model_type="mlp",
         model_code=MLP_MODEL_CODE,
-        save_artifacts=lambda folder: save_mlp_artifacts(model, preprocessor, folder, global_importance),
+        save_artifacts=lambda folder: save_mlp_artifacts(model, preprocessor, folder, global_importance, calibrator),
         params=params,
         metrics=metrics,
         roc_figure=roc_figure(curves, title="MLP ROC curves"),
@@ -249,17 +275,22 @@ def _lightgbm_candidate(
     metrics: dict[str, dict[str, float]],
     curves: dict[str, tuple[np.ndarray, np.ndarray]],
     input_example: pd.DataFrame,
+    calibrator: ProbabilityCalibrator,
 ) -> ModelCandidate:
     return ModelCandidate(
         model_type="lightgbm",
         model_code=LIGHTGBM_MODEL_CODE,
-        save_artifacts=lambda folder: save_lightgbm_artifacts(baseline, folder),
+        save_artifacts=lambda folder: save_lightgbm_artifacts(baseline, folder, calibrator),
         params=params,
         metrics=metrics,
         roc_figure=roc_figure(curves, title="LightGBM ROC curves"),
         signature=model_signature(NUMERIC_FEATURES, CATEGORICAL_FEATURES),
         input_example=input_example,
     )
+
+
+def _calibrated(predict: Predictor, calibrator: ProbabilityCalibrator) -> Predictor:
+    return lambda frame: calibrator.apply(predict(frame))
 
 
 def _window_tags(splits: TimeSplits) -> dict[str, str]:

@@ -47,8 +47,11 @@ def fitted(make_settings, tmp_path_factory):
     importance = mlp_global_importance(mlp.model, mlp.preprocessor, splits.validation)
 
     saved = {
-        "mlp": (MLP_MODEL_CODE, lambda path: save_mlp_artifacts(mlp.model, mlp.preprocessor, path, importance)),
-        "lightgbm": (LIGHTGBM_MODEL_CODE, lambda path: save_lightgbm_artifacts(lightgbm.model, path)),
+        "mlp": (
+            MLP_MODEL_CODE,
+            lambda path: save_mlp_artifacts(mlp.model, mlp.preprocessor, path, importance, mlp.calibrator),
+        ),
+        "lightgbm": (LIGHTGBM_MODEL_CODE, lambda path: save_lightgbm_artifacts(lightgbm.model, path, lightgbm.calibrator)),
     }
     for name, (model_code, save_artifacts) in saved.items():
         (folder / f"{name}_files").mkdir()

@@ -15,6 +15,7 @@ from feature_repo.feature_columns import (
 )
 from retention.errors import InputDataError
 from training.baseline import train_lightgbm
+from training.calibration import fit_calibrator
 from training.mlp import predict_probabilities, train_mlp
 from training.preprocessing import FeaturePreprocessor
 from training.pyfunc import (
@@ -49,11 +50,23 @@ def models(training_set, make_settings, tmp_path_factory):
         splits.train, y_train, splits.validation, y_val, settings, NUMERIC_FEATURES, CATEGORICAL_FEATURES
     )
 
+    raw = {
+        "mlp": lambda frame: predict_probabilities(mlp, preprocessor.transform(frame)),
+        "lightgbm": baseline.predict_probabilities,
+    }
+    # One calibration method per model, so that the pyfunc applies both kinds.
+    calibrators = {
+        "mlp": fit_calibrator("platt", y_val, raw["mlp"](splits.validation)),
+        "lightgbm": fit_calibrator("isotonic", y_val, raw["lightgbm"](splits.validation)),
+    }
     (folder / "mlp_files").mkdir()
     (folder / "lightgbm_files").mkdir()
     saved = {
-        "mlp": (MLP_MODEL_CODE, save_mlp_artifacts(mlp, preprocessor, folder / "mlp_files")),
-        "lightgbm": (LIGHTGBM_MODEL_CODE, save_lightgbm_artifacts(baseline, folder / "lightgbm_files")),
+        "mlp": (MLP_MODEL_CODE, save_mlp_artifacts(mlp, preprocessor, folder / "mlp_files", None, calibrators["mlp"])),
+        "lightgbm": (
+            LIGHTGBM_MODEL_CODE,
+            save_lightgbm_artifacts(baseline, folder / "lightgbm_files", calibrators["lightgbm"]),
+        ),
     }
     for name, (model_code, artifacts) in saved.items():
         mlflow.pyfunc.save_model(
@@ -70,9 +83,9 @@ def models(training_set, make_settings, tmp_path_factory):
         "folder": folder,
         "test": splits.test[list(FEATURE_COLUMNS)].reset_index(drop=True),
         "in_memory": {
-            "mlp": lambda frame: predict_probabilities(mlp, preprocessor.transform(frame)),
-            "lightgbm": baseline.predict_probabilities,
+            name: (lambda frame, name=name: calibrators[name].apply(raw[name](frame))) for name in raw
         },
+        "raw": raw,
     }
 
 
@@ -94,6 +107,16 @@ def test_pyfunc_matches_in_memory_model(models, model_type):
 
     assert predictions.shape == (len(test),)
     np.testing.assert_allclose(predictions, models["in_memory"][model_type](test), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("model_type", ["mlp", "lightgbm"])
+def test_pyfunc_applies_the_saved_calibrator(models, model_type):
+    loaded = mlflow.pyfunc.load_model(str(models["folder"] / model_type))
+    test = models["test"]
+
+    predictions = loaded.predict(test)
+
+    assert not np.allclose(predictions, models["raw"][model_type](test), atol=1e-3)
 
 
 @pytest.mark.parametrize("model_type", ["mlp", "lightgbm"])

@@ -60,7 +60,19 @@ def test_fit_writes_model_folder(fitted):
     folder = fitted["cnn_lstm"].checkpoint_dir
     names = {path.name for path in folder.iterdir()}
     expected = {"run_config.json", "sequence_encoder.json", "preprocessor.json", "model.pt", BEST_CHECKPOINT, HISTORY_FILE}
-    assert expected <= names
+    assert expected | {"calibrator.json"} <= names
+
+
+def test_probabilities_are_calibrated_on_validation(fitted, splits):
+    _, data = splits
+    candidate = fitted["cnn_lstm"]
+    raw = candidate.raw_probabilities(data.test)
+
+    assert candidate.calibrator.method == candidate.config.calibration == "platt"
+    np.testing.assert_allclose(candidate.predict_proba(data.test), candidate.calibrator.apply(raw))
+    assert roc_auc_score(data.test["label"], candidate.predict_proba(data.test)) == pytest.approx(
+        roc_auc_score(data.test["label"], raw), abs=1e-9
+    )
 
 
 def test_pretraining_writes_its_checkpoint(fitted):
