@@ -92,7 +92,9 @@ def _protocol_text(result: BenchmarkResult, settings: Settings) -> str:
         f"standard deviation of the test-window metric over {len(result.seeds)} seeds ({', '.join(map(str, result.seeds))}) "
         f"× {result.origins} origins. Precision, recall, F1 and accuracy use the threshold with the highest F1 on "
         "validation; ECE uses 10 equal-width bins; the top-decile lift is the positive rate of the 10 % highest "
-        "scores over the overall positive rate."
+        "scores over the overall positive rate. LightGBM, the MLP and the sequence models weight the positive "
+        f"class and then calibrate their probabilities on validation ([training] calibration = "
+        f"\"{settings.training.calibration}\")."
         + _single_fit_text(result)
     )
 
