@@ -245,10 +245,15 @@ class Settings:
         return self.home / "mlflow"
 
     @property
+    def mlflow_database_path(self) -> Path:
+        """The SQLite file of MLflow's tracking store and model registry in the local profile."""
+        return self.mlflow_dir / "mlflow.db"
+
+    @property
     def mlflow_tracking_uri(self) -> str:
         if self.profile == "production":
             return f"{self.postgres_dsn}_mlflow"
-        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+        return f"sqlite:///{self.mlflow_database_path}"
 
     @property
     def mlflow_artifact_location(self) -> str:

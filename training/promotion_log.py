@@ -65,6 +65,11 @@ def rollback(settings: Settings, actor: str | None = None) -> dict[str, Any]:
     Returns the rollback record. Raises PipelineError when there is no champion, or when the log
     has no promotion of the current champion that names a previous one.
     """
+    if settings.profile != "production" and not settings.mlflow_database_path.exists():
+        raise PipelineError(
+            f"{settings.home} has no model registry: {settings.mlflow_database_path} does not exist. Pass the "
+            f"--home of a deployment that has trained models, or train one first with `retention demo --home {settings.home}`."
+        )
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     name = settings.registry.registered_model_name
     alias = settings.registry.champion_alias

@@ -22,12 +22,13 @@ home_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object on stdout.")
 
 
-def settings_for(home: Path | None, **overrides: Any) -> Settings:
-    """Load the settings with the command's overrides and create their folders."""
+def settings_for(home: Path | None, create_dirs: bool = True, **overrides: Any) -> Settings:
+    """Load the settings with the command's overrides and, unless `create_dirs` is False, create their folders."""
     if home is not None:
         overrides["home"] = home.resolve()
     settings = load_settings(**{key: value for key, value in overrides.items() if value is not None})
-    settings.ensure_dirs()
+    if create_dirs:
+        settings.ensure_dirs()
     return settings
 
 

@@ -11,6 +11,20 @@ from retention.commands.common import emit, json_option, settings_for, stdout_to
 from retention.settings import load_settings
 
 
+def _week_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Return the week key of a week option, rejecting a value that is not a date before the replay writes anything."""
+    if value is None:
+        return None
+    # Imported here so that `--help` does not wait for pandas.
+    from monitoring.weeks import week_of
+    from retention.errors import ConfigurationError
+
+    try:
+        return week_of(value)
+    except ConfigurationError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from error
+
+
 @click.command()
 @click.option(
     "--home",
@@ -18,14 +32,14 @@ from retention.settings import load_settings
     default=None,
     help="Folder of the replay, new or empty (default: replay/ under $RETENTION_HOME or ./var).",
 )
-@click.option("--from", "first_week", default=None, metavar="WEEK",
+@click.option("--from", "first_week", default=None, metavar="WEEK", callback=_week_option,
               help="First week to score, as any date in it (YYYY-MM-DD); default: the first week with enough labelled history.")
-@click.option("--to", "last_week", default=None, metavar="WEEK", help="Last week to score (default: the last week of the data).")
+@click.option("--to", "last_week", default=None, metavar="WEEK", callback=_week_option, help="Last week to score (default: the last week of the data).")
 @click.option("--sample-users", type=click.IntRange(min=20), default=None,
               help="Keep a reproducible random sample of this many households (default: all 2,469).")
 @click.option("--inject-shift", is_flag=True,
               help="From --shift-from on, multiply every amount by --shift-amount-factor and remove one product category.")
-@click.option("--shift-from", "shift_week", default=None, metavar="WEEK",
+@click.option("--shift-from", "shift_week", default=None, metavar="WEEK", callback=_week_option,
               help="First shifted week (default: the middle week of the replay).")
 @click.option("--shift-amount-factor", type=click.FloatRange(min=0.0, min_open=True), default=3.0, show_default=True,
               help="Factor applied to the amounts of shifted events.")
@@ -50,6 +64,9 @@ def replay(
     Every week is scored with the champion of that time. Drift, realized performance and the
     retraining sensor's decisions end up on one index page for data stewards.
     """
+    # Week keys are ISO dates, so they compare as strings.
+    if first_week and last_week and first_week > last_week:
+        raise click.BadParameter(f"The week of --from ({first_week}) comes after the week of --to ({last_week}). Swap the two dates.", param_hint="--from")
     settings = settings_for(home or load_settings().home / "replay", sample_users=sample_users)
     # Imported here so that `--help` and setting errors do not wait for Dagster, Feast and Evidently.
     from orchestration.replay import ReplayOptions, run_replay

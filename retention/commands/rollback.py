@@ -14,7 +14,8 @@ from retention.commands.common import emit, home_option, json_option, settings_f
 @json_option
 def rollback(home: Path | None, as_json: bool) -> None:
     """Move the champion alias back to the version that held it before the current champion's promotion."""
-    settings = settings_for(home)
+    # A rollback only reads and updates an existing registry, so it creates no folder.
+    settings = settings_for(home, create_dirs=False)
     # Imported here so that `--help` does not wait for MLflow to load.
     from training.promotion_log import rollback as rollback_champion
 

@@ -34,3 +34,33 @@ def test_serve_rejects_invalid_port(tmp_path):
     result = CliRunner().invoke(main, ["serve", "--home", str(tmp_path), "--port", "99999"])
     assert result.exit_code == 2
     assert "99999" in result.output
+
+
+def test_replay_rejects_a_bad_week_before_writing(tmp_path):
+    home = tmp_path / "replay"
+
+    result = CliRunner().invoke(main, ["replay", "--home", str(home), "--from", "2017-13-40"])
+
+    assert result.exit_code == 2
+    assert "--from" in result.output and "YYYY-MM-DD" in result.output
+    assert not home.exists()
+
+
+def test_replay_rejects_from_after_to(tmp_path):
+    home = tmp_path / "replay"
+
+    result = CliRunner().invoke(main, ["replay", "--home", str(home), "--from", "2017-10-01", "--to", "2017-09-01"])
+
+    assert result.exit_code == 2
+    assert "week of --from (2017-10-01) comes after the week of --to (2017-08-27)" in result.output
+    assert not home.exists()
+
+
+def test_rollback_in_an_empty_home_creates_nothing(tmp_path):
+    home = tmp_path / "empty"
+
+    result = CliRunner().invoke(main, ["rollback", "--home", str(home)])
+
+    assert result.exit_code == 2
+    assert "has no model registry" in result.output and "retention demo --home" in result.output
+    assert not home.exists()
