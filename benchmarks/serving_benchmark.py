@@ -111,7 +111,7 @@ def measure_floor(settings: Settings, user_ids: list[str], options: BenchmarkOpt
         "name": model.name,
         "version": model.version,
         "feature_service": model.feature_service,
-        "fast_path": type(model.scorer.fast_path).__name__ if model.scorer.fast_path else None,
+        "fast_path": model.scorer.fast_path_name,
         "explains": model.scorer.explains,
         "online_store": model.reader.config.online_store.type,
         "stored_ids": [predictor.stored_id(user_id) for user_id in user_ids],

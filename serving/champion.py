@@ -70,7 +70,7 @@ def load_serving_model(settings: Settings, version: ModelVersion | None = None) 
         version.name,
         version.version,
         feature_service,
-        type(scorer.fast_path).__name__ if scorer.fast_path else "none",
+        scorer.fast_path_name or "none",
         scorer.explains,
         cold_start.probability,
         cold_start.source,

@@ -21,6 +21,7 @@ import torch
 
 from serving.feature_schema import FeatureSchema
 from training.baseline import LightGBMBaseline
+from training.calibration import ProbabilityCalibrator
 from training.preprocessing import UNKNOWN_CATEGORY, FeaturePreprocessor, signed_log1p
 from training.pyfunc import LightGBMRetentionModel, MLPRetentionModel
 
@@ -50,6 +51,13 @@ class ModelScorer:
     # Whether the model signature declares the `explain` parameter.
     explains: bool
     fast_path: FastPath | None
+
+    @property
+    def fast_path_name(self) -> str | None:
+        """The class of the NumPy path, such as "NumpyMLP", or None when pyfunc `predict` scores every request."""
+        if self.fast_path is None:
+            return None
+        return type(getattr(self.fast_path, "raw", self.fast_path)).__name__
 
     @classmethod
     def for_model(cls, model: mlflow.pyfunc.PyFuncModel, schema: FeatureSchema) -> ModelScorer:
@@ -101,10 +109,21 @@ def fast_path_for(model: mlflow.pyfunc.PyFuncModel) -> FastPath | None:
     except mlflow.exceptions.MlflowException:
         return None
     if isinstance(python_model, MLPRetentionModel):
-        return NumpyMLP(python_model.preprocessor, python_model.model)
+        return CalibratedPath(NumpyMLP(python_model.preprocessor, python_model.model), python_model.calibrator)
     if isinstance(python_model, LightGBMRetentionModel):
-        return NumpyLightGBM(python_model.baseline)
+        return CalibratedPath(NumpyLightGBM(python_model.baseline), python_model.calibrator)
     return None
+
+
+@dataclass(frozen=True)
+class CalibratedPath:
+    """A NumPy path followed by the model's saved calibrator, as the pyfunc's `predict` applies it."""
+
+    raw: FastPath
+    calibrator: ProbabilityCalibrator
+
+    def predict(self, columns: dict[str, list[Any]]) -> np.ndarray:
+        return self.calibrator.apply(self.raw.predict(columns))
 
 
 class NumpyMLP:

@@ -52,7 +52,8 @@ def _edge_rows(online: pd.DataFrame) -> pd.DataFrame:
 def test_fast_path_equals_pyfunc(local_settings, online, model_type, fast_class):
     model = _model_of_type(local_settings, model_type)
     fast = fast_path_for(model)
-    assert isinstance(fast, fast_class)
+    assert isinstance(fast.raw, fast_class)
+    assert fast.calibrator.method == "platt"
     for frame in (online, _edge_rows(online)):
         expected = np.asarray(model.predict(frame[list(FEATURE_COLUMNS)]), dtype=np.float64)
         assert np.max(np.abs(fast.predict(_columns(frame)) - expected)) < 1e-6
