@@ -2,8 +2,8 @@
 
 MLflow's pyfunc `predict` checks the input schema and the models preprocess with pandas, which
 costs about 3 ms of CPU for a single row (measured on 2 cores). For the two model classes of this
-platform the scorer runs the same arithmetic on NumPy arrays instead, and tests compare both paths
-on every fixture user. Any other model class, and every request for reasons, goes through pyfunc
+platform the scorer runs the same arithmetic, the saved calibrator included, on NumPy arrays
+instead, and tests compare both paths on every fixture user. Any other model class, and every request for reasons, goes through pyfunc
 `predict`.
 """
 
