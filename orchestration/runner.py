@@ -6,7 +6,8 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.definitions import all_assets
+from orchestration.console_logger import console_without_traces
+from orchestration.definitions import all_assets, retention_pipeline
 from orchestration.instance import prepare_dagster_home
 from orchestration.resources import SettingsResource
 from orchestration.summary import asset_metadata, build_summary
@@ -89,11 +90,16 @@ def run_pipeline(
     run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     if asset_config:
         run_config["ops"] = {name: {"config": config} for name, config in asset_config.items()}
-    result = dg.materialize(
-        all_assets,
-        instance=_instance(settings),
+    # The job of the Dagster UI, so that command-line runs show under it, with the console logger of the command line.
+    definitions = dg.Definitions(
+        assets=all_assets,
+        jobs=[retention_pipeline],
         resources={"settings": resource},
+        loggers={"console": console_without_traces},
+    )
+    result = definitions.resolve_job_def(retention_pipeline.name).execute_in_process(
         run_config=run_config,
+        instance=_instance(settings),
         raise_on_error=False,
         tags={"launched_by": launched_by},
     )

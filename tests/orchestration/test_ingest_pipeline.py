@@ -135,6 +135,7 @@ def test_quarantine_above_limit_blocks(dagster_home: Path):
     assert result.exit_code == 2
     assert "quarantine_share_within_limit" in result.output
     assert "5 of 8 input rows (62.50%) were quarantined" in result.output
+    assert "Stack Trace" not in result.output
     assert str(dagster_home / "data" / "quarantine.parquet") in result.output
     assert str(dagster_home / "reports" / "data_docs" / "index.html") in result.output
     assert not (dagster_home / "feast" / "online_store.db").exists()
