@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
@@ -80,9 +79,6 @@ def replay(
         removed_category=shift_remove_category,
         overwrite=overwrite,
     )
-    # Feast logs every registry refresh and Great Expectations every class it registers, per week.
-    for name in ("feast", "great_expectations"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     with stdout_to_stderr():
         summary = run_replay(settings, options)
     emit(summary, as_json, format_replay(summary))
