@@ -70,6 +70,13 @@ def inject_shift(events_path: Path, shift: InjectedShift) -> dict[str, Any]:
 
     after = pc.greater_equal(table["event_time"], start)
     removed = pc.and_(after, pc.fill_null(pc.equal(table["category"], category), False))
+    if shift.removed_category and not pc.any(removed).as_py():
+        present = pc.unique(table.filter(after)["category"].drop_null()).to_pylist()
+        raise ConfigurationError(
+            f"--shift-remove-category {category!r} has no event from {shift.start:%Y-%m-%d} on. "
+            f"Name one of the {len(present)} categories of those events, such as "
+            f"{', '.join(repr(name) for name in sorted(present)[:5])}, or leave it out to remove the most frequent one."
+        )
     kept = table.filter(pc.invert(removed))
     kept_after = pc.greater_equal(kept["event_time"], start)
     scaled = pc.if_else(kept_after, pc.multiply(kept["amount"], pa.scalar(shift.amount_factor, kept["amount"].type)), kept["amount"])

@@ -89,6 +89,8 @@ def run_replay(settings: Settings, options: ReplayOptions, instance: dg.DagsterI
     """Replay the weeks of the bundled data in `settings.home` and return the summary of what happened."""
     started = time.perf_counter()
     prepare_replay_home(settings, options.overwrite)
+    # Marks the home as a replay's at once, so that --overwrite can replace one that failed on a later check.
+    write_json_atomic({"status": "started"}, monitoring_dir(settings) / REPLAY_FILE_NAME)
     replay = Replay(settings, instance or _profile_instance(settings))
     replay.materialize(INGESTION_ASSETS)
 

@@ -7,11 +7,13 @@ tested in tests/training/test_promotion.py.
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from feature_repo.feature_columns import LABEL_COLUMN
 from monitoring.policy import read_decisions
-from monitoring.shift import shift_start_week
+from monitoring.shift import InjectedShift, inject_shift, shift_start_week
 from monitoring.weeks import decision_log_path, predictions_path, replay_range, weeks_of_snapshots
 from orchestration.replay import ReplayOptions, prepare_replay_home, run_replay
 from retention.errors import ConfigurationError
@@ -187,3 +189,27 @@ def test_shift_needs_weeks_on_both_sides():
 
     with pytest.raises(ConfigurationError, match="must fall after the first replayed week"):
         shift_start_week(replayed, "2017-08-07")
+
+
+def test_unknown_shift_category_is_rejected(tmp_path):
+    events = tmp_path / "raw_events.parquet"
+    times = pd.to_datetime(["2017-08-01", "2017-08-20", "2017-08-21"], utc=True)
+    pq.write_table(pa.table({"event_time": times, "category": ["MILK", "BREAD", "MILK"], "amount": [1.0, 2.0, 3.0]}), events)
+    before = events.read_bytes()
+
+    with pytest.raises(ConfigurationError, match=r"'NOPE' has no event from 2017-08-13 on.*'BREAD', 'MILK'"):
+        inject_shift(events, InjectedShift(pd.Timestamp("2017-08-13", tz="UTC"), 3.0, "NOPE"))
+    assert events.read_bytes() == before
+
+
+@pytest.mark.e2e
+def test_failed_replay_can_be_overwritten(tmp_path):
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        settings = load_settings(home=tmp_path / "replay", sample_users=30)
+        with pytest.raises(ConfigurationError, match="is not a week of the data"):
+            run_replay(settings, ReplayOptions(last_week="2016-01-01"), instance=instance)
+
+        with pytest.raises(ConfigurationError, match="contains an earlier replay. Pass --overwrite"):
+            prepare_replay_home(settings, overwrite=False)
+        prepare_replay_home(settings, overwrite=True)
