@@ -299,7 +299,11 @@ def _section(name: str, cls: type, values: dict[str, Any], source: Path) -> Any:
         _check_type(name, key, value, getattr(defaults, key), source)
     # TOML arrays arrive as lists; the dataclasses hold tuples so that settings stay hashable.
     converted = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
-    return cls(**converted)
+    try:
+        return cls(**converted)
+    except ConfigurationError as error:
+        # The check inside a section has the value but not the file it came from.
+        raise ConfigurationError(f"{error} The value is set in {source}.") from error
 
 
 def _check_type(section: str, key: str, value: Any, default: Any, source: Path) -> None:

@@ -175,7 +175,9 @@ def log_benchmark_runs(result: BenchmarkResult, settings: Settings, command: str
             mlflow.log_params({"seeds": ",".join(map(str, result.seeds)), "origins": result.origins})
             for name, values in statistics.items():
                 if values["runs"]:
-                    mlflow.log_metrics({f"test_{name}_mean": values["mean"], f"test_{name}_std": values["std"]})
+                    mlflow.log_metric(f"test_{name}_mean", values["mean"])
+                if values["runs"] > 1:
+                    mlflow.log_metric(f"test_{name}_std", values["std"])
             curves = {f"seed {run.seed}": run.test_curve for run in result.runs if run.model == model and run.origin == 0}
             for file_name, figure in evaluation_figures(curves, f"{model} origin 0").items():
                 mlflow.log_figure(figure, file_name)
@@ -193,8 +195,8 @@ def _mean_std(values: Sequence[float]) -> dict[str, float]:
     finite = array[np.isfinite(array)]
     if len(finite) == 0:
         return {"mean": float("nan"), "std": float("nan"), "runs": 0}
-    # Sample standard deviation (ddof=1); 0 for a single run.
-    std = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
+    # Sample standard deviation (ddof=1), undefined (NaN) for a single run.
+    std = float(finite.std(ddof=1)) if len(finite) > 1 else float("nan")
     return {"mean": float(finite.mean()), "std": std, "runs": int(len(finite))}
 
 

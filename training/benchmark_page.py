@@ -89,14 +89,24 @@ def _protocol_text(result: BenchmarkResult, settings: Settings) -> str:
         f"{split.validation_snapshots} and tests on the {split.test_snapshots} after those, with a gap of "
         f"ceil({window.horizon_days} / {window.snapshot_every_days}) snapshots before validation and before test. "
         f"Origin k moves all windows {split.test_snapshots} × k snapshots earlier. Cells are the mean ± sample "
-        f"standard deviation of the test-window metric over {len(result.seeds)} seeds ({', '.join(map(str, result.seeds))}) "
-        f"× {result.origins} origins. Precision, recall, F1 and accuracy use the threshold with the highest F1 on "
-        "validation; ECE uses 10 equal-width bins; the top-decile lift is the positive rate of the 10 % highest "
-        "scores over the overall positive rate. LightGBM, the MLP and the sequence models weight the positive "
-        f"class and then calibrate their probabilities on validation ([training] calibration = "
-        f"\"{settings.training.calibration}\")."
+        f"standard deviation of the test-window metric over {_count(len(result.seeds), 'seed')} "
+        f"({', '.join(map(str, result.seeds))}) × {_count(result.origins, 'origin')}. Precision, recall, F1 and "
+        "accuracy use the threshold with the highest F1 on validation; ECE uses 10 equal-width bins; the top-decile "
+        "lift is the positive rate of the 10 % highest scores over the overall positive rate. "
+        + _calibration_text(settings.training.calibration)
         + _single_fit_text(result)
     )
+
+
+def _calibration_text(method: str) -> str:
+    weighted = "LightGBM, the MLP and the sequence models weight the positive class"
+    if method == "none":
+        return f'{weighted}, and their probabilities are not calibrated ([training] calibration = "none").'
+    return f'{weighted} and then calibrate their probabilities on validation ([training] calibration = "{method}").'
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _single_fit_text(result: BenchmarkResult) -> str:
@@ -132,4 +142,7 @@ def _pytorch_comparison(summary: dict[str, dict[str, dict[str, float]]]) -> str:
 def _cell(statistics: dict[str, float], digits: int = 4) -> str:
     if statistics["runs"] == 0:
         return "n/a"
+    if statistics["runs"] == 1:
+        # One run has no spread to show.
+        return f"{statistics['mean']:.{digits}f}"
     return f"{statistics['mean']:.{digits}f} ± {statistics['std']:.{digits}f}"

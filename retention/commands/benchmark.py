@@ -59,7 +59,7 @@ def models(
     of mean ± standard deviation per test metric and the fit time to the results page. It
     also logs one MLflow run per model, with its plots, to the experiment retention_benchmark.
 
-    All eight candidates with the defaults took 46 minutes on 2 CPU cores; the five that
+    All eight candidates with the defaults took 46 minutes on 2 CPU cores. The five that
     read no event sequence were done after the first 38 s of that run.
     """
     # Imported here so that `--help` does not wait for torch, LightGBM and PyMC to load.
@@ -72,8 +72,10 @@ def models(
     )
     from training.benchmark_page import RESULTS_PAGE, machine_description, models_section, write_models_section
 
-    settings = settings_for(home)
-    requested = [name.strip() for name in model_list.split(",") if name.strip()] if model_list else None
+    page = _checked_results_page(results_page or RESULTS_PAGE)
+    # Nothing is created before the training set is found; MLflow's folder is made when the runs are logged.
+    settings = settings_for(home, create_dirs=False)
+    requested = _model_names(model_list)
     factories = discover_candidates()
     names = select_models(requested, factories)
     seed_values = [settings.training.seed + offset for offset in range(seeds)]
@@ -83,13 +85,37 @@ def models(
         result = run_benchmark(training_set, settings, names, factories, seed_values, origins)
 
     command = _command_line(home, seeds, origins, model_list)
-    page = results_page or RESULTS_PAGE
     section = models_section(result, settings, command, machine_description())
     write_models_section(section, page)
     with stdout_to_stderr():
         run_ids = log_benchmark_runs(result, settings, command)
     document = {"command": command, "results_page": str(page), "mlflow_run_ids": run_ids, **result.to_dict()}
     emit(document, as_json, section)
+
+
+def _model_names(model_list: str | None) -> list[str] | None:
+    """Return the names of --models, or None without the option; reject an empty name."""
+    if model_list is None:
+        return None
+    names = [name.strip() for name in model_list.split(",")]
+    if not any(names) or not all(names):
+        raise click.BadParameter(
+            f"{model_list!r} contains an empty name. List candidates separated by single commas, such as "
+            "lightgbm,mlp, or leave --models out to run every candidate.",
+            param_hint="--models",
+        )
+    return names
+
+
+def _checked_results_page(page: Path) -> Path:
+    """Reject a results page whose folder is missing before any model is trained."""
+    if not page.parent.is_dir():
+        raise click.BadParameter(
+            f"the folder {page.parent} does not exist, so {page.name} cannot be written there. Create the folder "
+            "first, or name a page in an existing folder.",
+            param_hint="--results-page",
+        )
+    return page
 
 
 def _command_line(home: Path | None, seeds: int, origins: int, model_list: str | None) -> str:

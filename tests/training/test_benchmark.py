@@ -92,6 +92,35 @@ def test_missing_training_set_names_command(tmp_path):
 
     assert result.exit_code == 2
     assert "retention demo --home" in result.output
+    assert not (tmp_path / "empty-home").exists()
+
+
+@pytest.mark.parametrize("models", ["", "recency,,logistic_regression", " , "])
+def test_empty_model_name_is_rejected(home, tmp_path, models):
+    result = _run(home, tmp_path / "RESULTS.md", "--models", models)
+
+    assert result.exit_code == 2
+    assert "contains an empty name" in result.output
+
+
+def test_page_in_missing_folder_is_rejected_before_training(home, tmp_path):
+    result = _run(home, tmp_path / "no-such-folder" / "RESULTS.md", "--models", "recency")
+
+    assert result.exit_code == 2
+    assert "no-such-folder does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_single_run_shows_no_spread(home, tmp_path):
+    page = tmp_path / "RESULTS.md"
+
+    result = _run(home, page, "--seeds", "1", "--origins", "1", "--models", "recency", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["summary"]["recency"]["roc_auc"]["std"] is None
+    text = page.read_text()
+    assert "over 1 seed (7) × 1 origin." in text
+    assert "| recency | 0." in text and "±" not in text.split("| recency |")[1].splitlines()[0]
 
 
 def test_unknown_model_is_rejected(home, tmp_path):

@@ -82,7 +82,7 @@ def test_settings_reject_an_unknown_calibration(tmp_path):
         TrainingSettings(calibration="beta")
     config = tmp_path / "retention.toml"
     config.write_text('[training]\ncalibration = "beta"\n', encoding="utf-8")
-    with pytest.raises(ConfigurationError, match="calibration = 'beta'"):
+    with pytest.raises(ConfigurationError, match=rf"calibration = 'beta'.*set in {config}"):
         load_settings(config)
 
 
