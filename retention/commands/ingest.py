@@ -61,13 +61,15 @@ def ingest(
     if not event_files:
         raise click.UsageError("Missing option '--events'. Pass at least one event file: --events PATH.")
     user_files = [path.resolve() for path in user_paths]
-    settings = settings_for(home)
+    settings = settings_for(home, create_dirs=False)
     # Imported here so that `--help` does not wait for pandas, Dagster and Feast to load.
     from feature_repo.ingestion.source_files import check_source_files, load_source_mapping
 
-    # Every file is checked before Dagster starts, so that bad input fails at once and replaces nothing.
+    # Every file is checked before Dagster starts, so that bad input fails at once, replaces nothing
+    # and creates no folder.
     mapping = load_source_mapping(mapping_path, strict_event_types)
     check_source_files(settings, event_files, user_files, mapping)
+    settings.ensure_dirs()
 
     from orchestration.runner import run_pipeline
     from orchestration.summary import format_summary

@@ -118,7 +118,7 @@ def test_bad_input_one_line_error(arguments: list[str], expected: str, dagster_h
     assert result.output.startswith("Error: ")
     assert result.output.strip().count("\n") == 0
     assert "Traceback" not in result.output
-    assert not (dagster_home / "data" / "raw_events.parquet").exists()
+    assert not dagster_home.exists()
 
 
 def test_events_option_required(dagster_home: Path):
