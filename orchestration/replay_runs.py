@@ -10,8 +10,10 @@ import pandas as pd
 from retention import errors
 from retention.errors import PipelineError, RetentionError
 
-# The replay logs one line per week itself; Dagster's own step events would add dozens.
-QUIET_LOGGERS = {"console": {"config": {"log_level": "WARNING"}}}
+# The replay logs one line per week itself; Dagster's own step events would add dozens. A failed
+# step is raised as one error by materialize_or_raise, so its console line and stack trace are
+# left to the run's event log in the Dagster UI.
+QUIET_LOGGERS = {"console": {"config": {"log_level": "CRITICAL"}}}
 
 
 def materialize_or_raise(
