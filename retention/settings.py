@@ -6,6 +6,7 @@ data, stores, models and reports are written, and RETENTION_CONFIG an alternativ
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -322,12 +323,23 @@ def _check_type(section: str, key: str, value: Any, default: Any, source: Path) 
         valid = True
     if not valid:
         raise ConfigurationError(
-            f"[{section}] {key} = {value!r} in {source} has the wrong type; "
-            f"it must be like the default {default!r}."
+            f"[{section}] {key} = {_toml_value(value)} in {source} has the wrong type; "
+            f"it must be like the default {_toml_value(default)}."
         )
     # Day counts, sizes and periods are integers; float settings such as a gain may be negative.
     if isinstance(default, int) and not isinstance(default, bool) and value < 0:
         raise ConfigurationError(f"[{section}] {key} = {value!r} in {source} must not be negative.")
+
+
+def _toml_value(value: Any) -> str:
+    """Write a setting's value as TOML spells it: true, "text", [64, 32]."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return repr(value)
 
 
 def _sample_users_from_environment() -> int | None:

@@ -72,6 +72,13 @@ def test_wrong_type_names_key(tmp_path: Path):
         load_settings(config_path=config)
 
 
+def test_wrong_type_is_written_as_toml(tmp_path: Path):
+    config = tmp_path / "retention.toml"
+    config.write_text("[training]\ncalibration = true\nhidden_units = [64, 32]\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match='calibration = true in .* must be like the default "platt"'):
+        load_settings(config_path=config)
+
+
 def test_negative_days_rejected(tmp_path: Path):
     config = tmp_path / "retention.toml"
     config.write_text("[retention]\nhorizon_days = -5\n", encoding="utf-8")
