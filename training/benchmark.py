@@ -25,6 +25,7 @@ from tqdm import tqdm
 import training
 from retention.errors import ConfigurationError, PipelineError
 from retention.settings import Settings
+from training.benchmark_cache import RunCache, run_context, run_key
 from training.candidates import CANDIDATES, CandidateFactory
 from training.evaluation import OriginResult, evaluate_on_split, rolling_splits
 from training.plots import evaluation_figures
@@ -51,7 +52,7 @@ TABLE_METRICS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class BenchmarkResult:
     """Every run of the benchmark and the windows of each origin."""
 
@@ -61,6 +62,8 @@ class BenchmarkResult:
     # windows[origin] = {"train" | "validation" | "test": {"start", "end", "snapshots", "rows"}}
     windows: list[dict[str, dict[str, Any]]]
     runs: list[OriginResult] = field(default_factory=list)
+    # Runs taken from the cache of an earlier call instead of fitted again.
+    reused_fits: int = 0
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
         """Return {model: {metric or "fit_seconds": {"mean", "std", "runs"}}} over all runs of each model."""
@@ -80,6 +83,7 @@ class BenchmarkResult:
             "windows": self.windows,
             "summary": _nan_to_none(self.summary()),
             "runs": [_nan_to_none(run.to_dict()) for run in self.runs],
+            "reused_fits": self.reused_fits,
         }
 
 
@@ -131,11 +135,14 @@ def run_benchmark(
     factories: dict[str, CandidateFactory],
     seeds: Sequence[int],
     origins: int,
+    cache: RunCache | None = None,
+    resume: bool = False,
 ) -> BenchmarkResult:
     """Fit and evaluate every (model, seed, origin) with a progress bar on stderr.
 
     A candidate class with `deterministic = True` ignores the seed, so it is fitted with the
-    first seed only, once per origin.
+    first seed only, once per origin. With a `cache`, every finished fit is stored in it, and
+    with `resume` a stored fit of the same settings, data and code is reused instead of refitted.
     """
     splits = rolling_splits(training_set, settings, origins)
     result = BenchmarkResult(
@@ -143,13 +150,24 @@ def run_benchmark(
     )
     seeds_of = {model: list(seeds[:1]) if is_deterministic(factories[model]) else list(seeds) for model in models}
     total = sum(len(model_seeds) for model_seeds in seeds_of.values()) * len(splits)
+    context = run_context(settings) if cache is not None else ""
     with tqdm(total=total, desc="benchmark", unit="fit", file=sys.stderr) as progress:
         for model in models:
             for seed in seeds_of[model]:
                 for origin, split in enumerate(splits):
                     progress.set_postfix_str(f"{model} seed {seed} origin {origin}")
-                    result.runs.append(evaluate_on_split(model, factories[model], split, settings, seed, origin))
+                    key = run_key(context, model, seed, origin, result.windows[origin])
+                    run = cache.get(key) if cache is not None and resume else None
+                    if run is None:
+                        run = evaluate_on_split(model, factories[model], split, settings, seed, origin)
+                        if cache is not None:
+                            cache.put(key, run)
+                    else:
+                        result.reused_fits += 1
+                    result.runs.append(run)
                     progress.update()
+    if resume:
+        logger.info("Reused %d of %d fits from %s", result.reused_fits, total, cache.folder if cache else "no cache")
     return result
 
 

@@ -49,9 +49,20 @@ def benchmark() -> None:
     default=None,
     help="Markdown page whose 'Models' section is replaced (default: benchmarks/RESULTS.md).",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Reuse the fits that an earlier, interrupted run with the same settings, data and code finished.",
+)
 @json_option
 def models(
-    home: Path | None, seeds: int, origins: int, model_list: str | None, results_page: Path | None, as_json: bool
+    home: Path | None,
+    seeds: int,
+    origins: int,
+    model_list: str | None,
+    results_page: Path | None,
+    resume: bool,
+    as_json: bool,
 ) -> None:
     """Train and evaluate every retention candidate with several seeds and rolling origins.
 
@@ -60,7 +71,9 @@ def models(
     also logs one MLflow run per model, with its plots, to the experiment retention_benchmark.
 
     All eight candidates with the defaults took 46 minutes on 2 CPU cores. The five that
-    read no event sequence were done after the first 38 s of that run.
+    read no event sequence were done after the first 38 s of that run. Each finished fit is
+    kept under <home>/benchmarks/models, so after an interruption the same command with
+    --resume refits only what is missing.
     """
     # Imported here so that `--help` does not wait for torch, LightGBM and PyMC to load.
     from training.benchmark import (
@@ -70,6 +83,7 @@ def models(
         run_benchmark,
         select_models,
     )
+    from training.benchmark_cache import RunCache, cache_folder
     from training.benchmark_page import RESULTS_PAGE, machine_description, models_section, write_models_section
 
     page = _checked_results_page(results_page or RESULTS_PAGE)
@@ -82,7 +96,8 @@ def models(
     training_set = load_training_set(settings)
 
     with stdout_to_stderr():
-        result = run_benchmark(training_set, settings, names, factories, seed_values, origins)
+        cache = RunCache(cache_folder(settings))
+        result = run_benchmark(training_set, settings, names, factories, seed_values, origins, cache, resume)
 
     command = _command_line(home, seeds, origins, model_list)
     section = models_section(result, settings, command, machine_description())

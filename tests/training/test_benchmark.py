@@ -128,3 +128,30 @@ def test_unknown_model_is_rejected(home, tmp_path):
 
     assert result.exit_code == 2
     assert "xgboost" in result.output
+
+
+def test_resume_reuses_finished_fits(home, tmp_path):
+    options = ("--seeds", "1", "--origins", "2", "--models", "recency", "--json")
+    first = json.loads(_run(home, tmp_path / "first.md", *options).stdout)
+
+    again = _run(home, tmp_path / "again.md", *options, "--resume")
+
+    assert again.exit_code == 0, again.output
+    document = json.loads(again.stdout)
+    assert document["runs"] == first["runs"]
+    assert (first["reused_fits"], document["reused_fits"]) == (0, 2)
+
+
+def test_changed_settings_refit(home, tmp_path, monkeypatch):
+    options = ("--seeds", "1", "--origins", "1", "--models", "recency", "--resume", "--json")
+    _run(home, tmp_path / "first.md", *options)
+    assert json.loads(_run(home, tmp_path / "same.md", *options).stdout)["reused_fits"] == 1
+    config = tmp_path / "retention.toml"
+    # The split windows stay the same; only a training setting changes.
+    config.write_text("[training]\nlearning_rate = 0.01\n", encoding="utf-8")
+    monkeypatch.setenv("RETENTION_CONFIG", str(config))
+
+    again = _run(home, tmp_path / "again.md", *options)
+
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["reused_fits"] == 0
