@@ -20,6 +20,8 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "retention.toml"
 PROFILES = ("local", "production")
 # Probability calibration of class-weighted models; training/calibration.py implements each.
 CALIBRATION_METHODS = ("platt", "isotonic", "none")
+# Candidates over the recent event sequence (training/sequence_candidates.py).
+SEQUENCE_MODEL_TYPES = ("cnn_lstm", "transformer_pretrained", "transformer_scratch")
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,21 @@ class TrainingSettings:
     # Maps the probabilities of class-weighted models (LightGBM, MLP, sequence models) back to the
     # retention rate, fitted on the validation window: "platt", "isotonic" or "none".
     calibration: str = "platt"
+    # Sequence models that the training job fits and registers next to the MLP and LightGBM, so
+    # that the gate may promote one; each reads user_retention_seq_v1 when it serves.
+    sequence_models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.calibration not in CALIBRATION_METHODS:
             raise ConfigurationError(
                 f"[training] calibration = {self.calibration!r} is not supported. "
                 f"Use one of: {', '.join(repr(method) for method in CALIBRATION_METHODS)}."
+            )
+        unknown = [name for name in self.sequence_models if name not in SEQUENCE_MODEL_TYPES]
+        if unknown:
+            raise ConfigurationError(
+                f"[training] sequence_models = {list(self.sequence_models)} names unknown model(s) {unknown}. "
+                f"Use any of: {', '.join(repr(name) for name in SEQUENCE_MODEL_TYPES)}, or [] for none."
             )
 
 

@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from retention.errors import ConfigurationError
-from retention.settings import CALIBRATION_METHODS, Settings
+from retention.settings import CALIBRATION_METHODS, SEQUENCE_MODEL_TYPES, Settings
 
 CONFIG_FILE_NAME = "run_config.json"
-CNN_LSTM = "cnn_lstm"
-TRANSFORMER_PRETRAINED = "transformer_pretrained"
-TRANSFORMER_SCRATCH = "transformer_scratch"
-MODEL_TYPES = (CNN_LSTM, TRANSFORMER_PRETRAINED, TRANSFORMER_SCRATCH)
+CNN_LSTM, TRANSFORMER_PRETRAINED, TRANSFORMER_SCRATCH = SEQUENCE_MODEL_TYPES
+MODEL_TYPES = SEQUENCE_MODEL_TYPES
 # One fit of a sequence model on the bundled data takes several seconds per epoch on a CPU, so
 # sequence models train for at most this many epochs even when [training] max_epochs is higher.
 SEQUENCE_MAX_EPOCHS = 12

@@ -35,7 +35,7 @@ SPLITS_FILE = "splits.json"
 class ModelCandidate:
     """A trained model with everything that its MLflow run records."""
 
-    # Short model type, also the run name and the model_type version tag: "mlp" or "lightgbm".
+    # Short model type, also the run name and the model_type version tag, such as "mlp" or "cnn_lstm".
     model_type: str
     # Models-from-code file that creates the mlflow.pyfunc.PythonModel.
     model_code: Path
@@ -50,6 +50,10 @@ class ModelCandidate:
     input_example: pd.DataFrame
     # Per-epoch series such as train_loss, logged as metrics with step = epoch.
     epoch_metrics: dict[str, list[float]] = field(default_factory=dict)
+    # The feature service the model reads, when it is not the one of the training run's version tags.
+    feature_service: str | None = None
+    # Packages copied into the model besides those of training.pyfunc.code_paths.
+    extra_code_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ def log_and_register(
     figure, the split windows and the pyfunc model. The version gets `version_tags` plus
     model_type and run_id.
     """
+    if candidate.feature_service:
+        version_tags = {**version_tags, "feature_service": candidate.feature_service}
     with mlflow.start_run(experiment_id=experiment_id, run_name=candidate.model_type) as run:
         mlflow.set_tags({"model_type": candidate.model_type, **version_tags})
         mlflow.log_params(candidate.params)
@@ -123,7 +129,7 @@ def log_and_register(
                 name=MODEL_ARTIFACT_NAME,
                 python_model=candidate.model_code,
                 artifacts=candidate.save_artifacts(Path(folder)),
-                code_paths=code_paths(),
+                code_paths=[*code_paths(), *candidate.extra_code_paths],
                 pip_requirements=list(PIP_REQUIREMENTS),
                 signature=candidate.signature,
                 input_example=candidate.input_example,

@@ -1,4 +1,4 @@
-"""Training pipeline: time split, preprocessing, both candidates, evaluation and registration."""
+"""Training pipeline: time split, preprocessing, the candidates, evaluation, calibration and registration."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from training.pyfunc import (
 from training.promotion import promote_best_candidate
 from training.registry import ModelCandidate, configure_mlflow, log_and_register
 from training.splits import TimeSplits, split_by_time
+from training.train_sequences import check_sequence_columns, fit_sequence_models, sequence_model_candidate
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +80,19 @@ def train_models(
     feature_service_name: str,
     promotion_context: dict[str, str] | None = None,
 ) -> TrainingSummary:
-    """Train the MLP and the LightGBM baseline, register both and send the better one through the promotion gate.
+    """Train the MLP, the LightGBM baseline and the [training] sequence_models, register them all and
+    send the best one through the promotion gate.
 
     The gate (training/promotion.py) compares it with the current champion on its test window;
     `promotion_context` ("by", "trigger", "data_as_of") is recorded with the decision.
 
     `training_set` is the point-in-time training set: user_id, snapshot_time, label and the
-    feature columns. The better model has the higher validation ROC-AUC. Test metrics are
-    logged for both models but never used to choose.
+    feature columns, plus the sequence columns for sequence models. The best model has the highest
+    validation ROC-AUC. Test metrics are logged for every model but never used to choose.
     """
     _check_training_set(training_set)
+    if settings.training.sequence_models:
+        check_sequence_columns(training_set)
     splits = split_by_time(training_set, settings)
     frames = splits.frames()
     labels = {name: frame[LABEL_COLUMN].to_numpy(dtype=np.int64) for name, frame in frames.items()}
@@ -130,6 +134,9 @@ def train_models(
     predictors: dict[str, Predictor] = {
         model_type: _calibrated(predict, calibrators[model_type]) for model_type, predict in raw_predictors.items()
     }
+    # Sequence models calibrate themselves on validation when they are fitted.
+    sequence_models = fit_sequence_models(splits, settings)
+    predictors.update({model_type: model.predict_proba for model_type, model in sequence_models.items()})
     curves = {
         model_type: {split: (labels[split], predict(frames[split])) for split in EVALUATED_SPLITS}
         for model_type, predict in predictors.items()
@@ -169,6 +176,10 @@ def train_models(
             input_example,
             calibrators["lightgbm"],
         ),
+        *[
+            sequence_model_candidate(model, metrics[model_type], curves[model_type], splits.train)
+            for model_type, model in sequence_models.items()
+        ],
     ]
     experiment_id = configure_mlflow(settings)
     version_tags = {"feature_service": feature_service_name, **_window_tags(splits)}
@@ -178,7 +189,8 @@ def train_models(
     ]
     for item in registered:
         log_figures(item.run_id, pr_and_calibration_figures(curves[item.model_type], item.model_type))
-        log_global_importance(item.run_id, importance[item.model_type])
+        if item.model_type in importance:
+            log_global_importance(item.run_id, importance[item.model_type])
         MlflowClient().log_param(item.run_id, "decision_threshold", round(thresholds[item.model_type], 6))
 
     validation_roc_auc = {model_type: metrics[model_type]["validation"]["roc_auc"] for model_type in metrics}
