@@ -87,6 +87,13 @@ def free_port() -> int:
 def local_settings(tmp_path_factory) -> Settings:
     """A local-profile home built by `retention demo` on a slice of the bundled data."""
     home = tmp_path_factory.mktemp("serving-local")
+    summary = run_demo(home)
+    assert summary["registered_model"]["alias"] == "champion"
+    return replace(load_settings(home=home), profile="local")
+
+
+def run_demo(home: Path) -> dict:
+    """Run `retention demo --json` on SAMPLE_USERS households in `home` and return its summary."""
     completed = subprocess.run(
         [sys.executable, "-m", "retention.cli", "demo", "--json", "--sample-users", str(SAMPLE_USERS)],
         cwd=PROJECT_ROOT,
@@ -96,9 +103,7 @@ def local_settings(tmp_path_factory) -> Settings:
         timeout=900,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
-    summary = json.loads(completed.stdout)
-    assert summary["registered_model"]["alias"] == "champion"
-    return replace(load_settings(home=home), profile="local")
+    return json.loads(completed.stdout)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,76 @@
+"""A sequence model as the champion: the service reads its array features from Feast on each request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from feature_repo.definitions import SEQUENCE_FEATURE_SERVICE_NAME
+from feature_repo.store import get_feature_store, read_online_features
+from retention.settings import load_settings
+from tests.serving.conftest import Service, _start_service, _stop, _wait_ready, run_demo
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = '[training]\nmax_epochs = 3\nsequence_models = ["cnn_lstm"]\n'
+
+
+@pytest.fixture(scope="module")
+def sequence_service(tmp_path_factory) -> Iterator[tuple[Service, str]]:
+    """A demo home that also registers cnn_lstm, with the alias moved to it and the service started on it."""
+    home = tmp_path_factory.mktemp("serving-sequence")
+    config = home / "retention.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RETENTION_CONFIG", str(config))
+        assert "cnn_lstm" in run_demo(home)["models"]
+        settings = load_settings(home=home)
+        client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+        versions = client.search_model_versions(f"name = '{settings.registry.registered_model_name}'")
+        version = next(str(item.version) for item in versions if item.tags.get("model_type") == "cnn_lstm")
+        client.set_registered_model_alias(settings.registry.registered_model_name, settings.registry.champion_alias, version)
+        service = _start_service(settings, home / "service.log")
+        try:
+            _wait_ready(service)
+            yield service, version
+        finally:
+            _stop(service.process)
+
+
+def _newest_users(settings, count: int) -> list[str]:
+    features = pd.read_parquet(settings.features_path, columns=["user_id", "snapshot_time"])
+    return sorted(features[features.snapshot_time == features.snapshot_time.max()].user_id.astype(str))[:count]
+
+
+def test_service_answers_with_the_sequence_model(sequence_service):
+    service, version = sequence_service
+    settings = service.settings
+    user_ids = _newest_users(settings, 10)
+    online = read_online_features(get_feature_store(settings), user_ids, SEQUENCE_FEATURE_SERVICE_NAME)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.registry.registered_model_name}/{version}")
+    expected = dict(zip(online["user_id"], model.predict(online[model.metadata.get_input_schema().input_names()])))
+
+    response = service.post("/predict", {"user_ids": user_ids, "explain": False})
+
+    assert response.status_code == 200, response.text
+    answers = response.json()
+    assert {answer["model_version"] for answer in answers} == {version}
+    assert {answer["feature_service"] for answer in answers} == {SEQUENCE_FEATURE_SERVICE_NAME}
+    probabilities = np.array([answer["probability"] for answer in answers])
+    np.testing.assert_allclose(probabilities, [expected[user_id] for user_id in user_ids], atol=1e-6)
+
+
+def test_reasons_are_empty_for_a_model_without_explanations(sequence_service):
+    service, _ = sequence_service
+    user_id = _newest_users(service.settings, 1)[0]
+
+    response = service.post("/predict", {"user_ids": [user_id], "explain": True})
+
+    assert response.status_code == 200, response.text
+    assert response.json()[0]["reasons"] == []
