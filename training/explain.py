@@ -72,16 +72,23 @@ def mlp_contributions(
         n_steps=INTEGRATION_STEPS,
         internal_batch_size=max(1, INTEGRATION_BATCH_ROWS // INTEGRATION_STEPS),
     )
-    return _sum_by_raw_feature(attributions.detach().numpy().astype(np.float64), preprocessor)
+    return sum_by_raw_feature(attributions.detach().numpy().astype(np.float64), preprocessor)
 
 
 def mlp_global_importance(
     model: RetentionMLP, preprocessor: FeaturePreprocessor, frame: pd.DataFrame, seed: int = 0
 ) -> dict[str, float]:
     """Return each raw feature's share of the mean |integrated gradient| over a sample of `frame`, highest first."""
-    if len(frame) > IMPORTANCE_SAMPLE_ROWS:
-        frame = frame.sample(IMPORTANCE_SAMPLE_ROWS, random_state=seed)
-    contributions, names = mlp_contributions(model, preprocessor, frame)
+    return importance_shares(*mlp_contributions(model, preprocessor, importance_sample(frame, seed)))
+
+
+def importance_sample(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Return at most IMPORTANCE_SAMPLE_ROWS rows of `frame`, drawn with `seed`, for a global importance."""
+    return frame.sample(IMPORTANCE_SAMPLE_ROWS, random_state=seed) if len(frame) > IMPORTANCE_SAMPLE_ROWS else frame
+
+
+def importance_shares(contributions: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """Return each name's share of the mean |contribution| over the rows, highest first."""
     mean_absolute = np.abs(contributions).mean(axis=0)
     total = float(mean_absolute.sum()) or 1.0
     return _sorted_importance({name: float(value) / total for name, value in zip(names, mean_absolute)})
@@ -105,7 +112,7 @@ def log_global_importance(run_id: str, importance: dict[str, float]) -> None:
     MlflowClient().log_dict(run_id, importance, GLOBAL_IMPORTANCE_ARTIFACT)
 
 
-def _sum_by_raw_feature(attributions: np.ndarray, preprocessor: FeaturePreprocessor) -> tuple[np.ndarray, list[str]]:
+def sum_by_raw_feature(attributions: np.ndarray, preprocessor: FeaturePreprocessor) -> tuple[np.ndarray, list[str]]:
     """Sum the one-hot columns of each categorical feature; numeric columns map one to one."""
     names = list(preprocessor.numeric_columns)
     blocks = [attributions[:, : len(names)]]

@@ -80,13 +80,17 @@ def model_signature(numeric_columns: tuple[str, ...], categorical_columns: tuple
         + [ColSpec(DataType.string, column) for column in categorical_columns]
     )
     outputs = Schema([TensorSpec(np.dtype("float64"), (-1,))])
-    params = ParamSchema(
+    return ModelSignature(inputs=inputs, outputs=outputs, params=explain_param_schema())
+
+
+def explain_param_schema() -> ParamSchema:
+    """Return the optional inference parameters `explain` (default False) and `top_k` (default 3)."""
+    return ParamSchema(
         [
             ParamSpec(EXPLAIN_PARAM, DataType.boolean, False),
             ParamSpec(TOP_K_PARAM, DataType.long, DEFAULT_TOP_K),
         ]
     )
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
 def explained_output(
@@ -137,7 +141,7 @@ class MLPRetentionModel(mlflow.pyfunc.PythonModel):
         """
         frame = _require_frame(model_input)
         probabilities = self.calibrator.apply(predict_probabilities(self.model, self.preprocessor.transform(frame)))
-        explain, top_k = _explain_params(params)
+        explain, top_k = explain_params(params)
         if not explain:
             return probabilities
         contributions, names = mlp_contributions(self.model, self.preprocessor, frame)
@@ -169,7 +173,7 @@ class LightGBMRetentionModel(mlflow.pyfunc.PythonModel):
         """
         frame = _require_frame(model_input)
         probabilities = self.calibrator.apply(self.baseline.predict_probabilities(frame))
-        explain, top_k = _explain_params(params)
+        explain, top_k = explain_params(params)
         if not explain:
             return probabilities
         contributions, names = lightgbm_contributions(self.baseline, frame)
@@ -229,7 +233,7 @@ def _save_calibrator(calibrator: ProbabilityCalibrator | None, directory: Path) 
     return {"calibrator": path}
 
 
-def _explain_params(params: dict[str, Any] | None) -> tuple[bool, int]:
+def explain_params(params: dict[str, Any] | None) -> tuple[bool, int]:
     """Return (explain, top_k) from the inference params, which MLflow has checked against the signature."""
     params = params or {}
     return bool(params.get(EXPLAIN_PARAM, False)), params.get(TOP_K_PARAM, DEFAULT_TOP_K)

@@ -108,6 +108,18 @@ class SequenceCandidate:
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.calibrator.apply(self.raw_probabilities(frame))
 
+    @property
+    def preprocessor(self) -> FeaturePreprocessor:
+        if self._preprocessor is None:
+            raise RuntimeError(f"The {self.name} candidate is not fitted; call fit() or load_sequence_candidate() first.")
+        return self._preprocessor
+
+    def model_inputs(self, frame: pd.DataFrame) -> tuple[torch.Tensor, ...]:
+        """Return the network's inputs for `frame`: categories, event types, numeric channels, lengths, profile."""
+        if self._encoder is None:
+            raise RuntimeError(f"The {self.name} candidate is not fitted; call fit() or load_sequence_candidate() first.")
+        return classification_dataset(frame, self._encoder, self.preprocessor).tensors
+
     def raw_probabilities(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the network's probabilities before calibration."""
         if self._model is None or self._encoder is None or self._preprocessor is None or self.config is None:

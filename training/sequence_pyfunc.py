@@ -28,7 +28,9 @@ from feature_repo.feature_columns import (
     SEQUENCE_GAP_COLUMN,
 )
 from retention.errors import InputDataError
+from training.pyfunc import explain_param_schema, explain_params, explained_output
 from training.sequence_candidates import SequenceCandidate, load_sequence_candidate
+from training.sequence_explain import sequence_contributions
 
 SEQUENCE_MODEL_CODE = Path(__file__).with_name("pyfunc_sequence.py")
 MODEL_FOLDER_ARTIFACT = "sequence_model"
@@ -42,7 +44,7 @@ SEQUENCE_COLUMN_TYPES = {
 
 
 class SequenceRetentionModel(mlflow.pyfunc.PythonModel):
-    """A fitted SequenceCandidate on the CPU; it returns calibrated probabilities and no reasons."""
+    """A fitted SequenceCandidate on the CPU; it returns calibrated probabilities and, on request, reasons."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         self.candidate = load_sequence_candidate(Path(context.artifacts[MODEL_FOLDER_ARTIFACT]))
@@ -52,14 +54,23 @@ class SequenceRetentionModel(mlflow.pyfunc.PythonModel):
         context: mlflow.pyfunc.PythonModelContext,
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
-    ) -> np.ndarray:
-        """Return the retention probability of every input row as a 1-D float64 array."""
+    ) -> np.ndarray | pd.DataFrame:
+        """Return the retention probability of every input row as a 1-D float64 array.
+
+        With params {"explain": True, "top_k": k} it returns a frame of `probability` and the
+        `reasons` from integrated gradients instead (training/sequence_explain.py).
+        """
         if not isinstance(model_input, pd.DataFrame):
             raise InputDataError(
                 f"The sequence retention model expects a pandas DataFrame, got {type(model_input).__name__}. "
                 "Send one row per user with the profile columns and the recent_* array columns."
             )
-        return self.candidate.predict_proba(model_input)
+        probabilities = self.candidate.predict_proba(model_input)
+        explain, top_k = explain_params(params)
+        if not explain:
+            return probabilities
+        contributions, names = sequence_contributions(self.candidate, model_input)
+        return explained_output(probabilities, contributions, names, top_k)
 
 
 def save_sequence_artifacts(candidate: SequenceCandidate, directory: Path) -> dict[str, str]:
@@ -76,4 +87,5 @@ def sequence_signature() -> ModelSignature:
         + [ColSpec(DataType.string, column) for column in CATEGORICAL_FEATURES]
         + [ColSpec(Array(element), column, required=False) for column, element in SEQUENCE_COLUMN_TYPES.items()]
     )
-    return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(np.dtype("float64"), (-1,))]))
+    outputs = Schema([TensorSpec(np.dtype("float64"), (-1,))])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=explain_param_schema())

@@ -38,6 +38,7 @@ from training.pyfunc import (
 )
 from training.promotion import promote_best_candidate
 from training.registry import ModelCandidate, configure_mlflow, log_and_register
+from training.sequence_explain import sequence_global_importance
 from training.splits import TimeSplits, split_by_time
 from training.train_sequences import check_sequence_columns, fit_sequence_models, sequence_model_candidate
 
@@ -150,6 +151,10 @@ def train_models(
     importance = {
         "mlp": mlp_global_importance(mlp, preprocessor, splits.validation, settings.training.seed),
         "lightgbm": lightgbm_global_importance(baseline),
+        **{
+            model_type: sequence_global_importance(model, splits.validation, settings.training.seed)
+            for model_type, model in sequence_models.items()
+        },
     }
     for model_type, by_split in metrics.items():
         for split, values in by_split.items():
@@ -189,8 +194,7 @@ def train_models(
     ]
     for item in registered:
         log_figures(item.run_id, pr_and_calibration_figures(curves[item.model_type], item.model_type))
-        if item.model_type in importance:
-            log_global_importance(item.run_id, importance[item.model_type])
+        log_global_importance(item.run_id, importance[item.model_type])
         MlflowClient().log_param(item.run_id, "decision_threshold", round(thresholds[item.model_type], 6))
 
     validation_roc_auc = {model_type: metrics[model_type]["validation"]["roc_auc"] for model_type in metrics}

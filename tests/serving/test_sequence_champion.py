@@ -11,8 +11,10 @@ import pytest
 from mlflow import MlflowClient
 
 from feature_repo.definitions import SEQUENCE_FEATURE_SERVICE_NAME
+from feature_repo.feature_columns import FEATURE_COLUMNS
 from feature_repo.store import get_feature_store, read_online_features
 from retention.settings import load_settings
+from training.sequence_explain import SEQUENCE_REASON
 from tests.serving.conftest import Service, _start_service, _stop, _wait_ready, run_demo
 
 pytestmark = pytest.mark.e2e
@@ -66,11 +68,14 @@ def test_service_answers_with_the_sequence_model(sequence_service):
     np.testing.assert_allclose(probabilities, [expected[user_id] for user_id in user_ids], atol=1e-6)
 
 
-def test_reasons_are_empty_for_a_model_without_explanations(sequence_service):
+def test_reasons_name_profile_features_or_the_events(sequence_service):
     service, _ = sequence_service
-    user_id = _newest_users(service.settings, 1)[0]
+    user_ids = _newest_users(service.settings, 3)
 
-    response = service.post("/predict", {"user_ids": [user_id], "explain": True})
+    response = service.post("/predict", {"user_ids": user_ids, "explain": True})
 
     assert response.status_code == 200, response.text
-    assert response.json()[0]["reasons"] == []
+    allowed = {*FEATURE_COLUMNS, SEQUENCE_REASON}
+    for answer in response.json():
+        assert answer["reasons"], answer
+        assert {reason["feature"] for reason in answer["reasons"]} <= allowed

@@ -3,12 +3,14 @@
 import mlflow
 import numpy as np
 import pytest
+import torch
 from mlflow import MlflowClient
 
 from feature_repo.definitions import SEQUENCE_FEATURE_SERVICE_NAME
 from feature_repo.feature_columns import FEATURE_COLUMNS, SEQUENCE_COLUMNS
 from retention.errors import ConfigurationError, PipelineError
 from retention.settings import TrainingSettings
+from training.sequence_explain import sequence_contributions
 from training.splits import split_by_time
 from training.train import train_models
 from tests.training.sequence_fixtures import add_sequences, one_torch_thread, sequence_settings
@@ -56,6 +58,29 @@ def test_registered_pyfunc_predicts_like_the_fitted_model(trained):
     np.testing.assert_allclose(predictions[1:], expected[1:], atol=1e-6)
     assert 0.0 < predictions[0] < 1.0
     assert model.metadata.get_input_schema().input_names()[-len(SEQUENCE_COLUMNS) :] == list(SEQUENCE_COLUMNS)
+
+
+def test_reasons_sum_to_the_logit_change(trained):
+    settings, summary, training_set = trained
+    version = _version(settings, summary, "cnn_lstm")
+    model = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
+    candidate = model.unwrap_python_model().candidate
+    rows = split_by_time(training_set, settings).test.head(20).reset_index(drop=True)
+
+    contributions, names = sequence_contributions(candidate, rows)
+    explained = model.predict(rows[[*FEATURE_COLUMNS, *SEQUENCE_COLUMNS]], params={"explain": True, "top_k": 2})
+
+    reference = rows.head(1).copy()
+    for column in candidate.preprocessor.numeric_columns:
+        reference[column] = candidate.preprocessor.medians[column]
+    for column in candidate.preprocessor.categorical_columns:
+        reference[column] = None
+    reference[list(SEQUENCE_COLUMNS)] = None
+    logit = lambda frame: torch.logit(torch.as_tensor(candidate.raw_probabilities(frame)), eps=1e-7).numpy()
+    np.testing.assert_allclose(contributions.sum(axis=1), logit(rows) - logit(reference)[0], atol=0.02)
+    assert names[-1] == "recent_events" and len(names) == len(set(names))
+    assert [len(reasons) for reasons in explained["reasons"]] == [2] * len(rows)
+    np.testing.assert_allclose(explained["probability"], candidate.predict_proba(rows), atol=1e-9)
 
 
 def test_training_set_without_sequences_is_rejected(tmp_path):
