@@ -184,12 +184,15 @@ def _local_environment(home: Path) -> dict[str, str]:
 
 def _start_service(settings: Settings, log_path: Path) -> Service:
     port = free_port()
+    # `bentoml serve` empties the Prometheus folder under BENTOML_HOME when it starts, which would
+    # delete the metric files of services already running, so each service gets its own.
+    environment = {**service_environment(settings), "BENTOML_HOME": str(log_path.with_name(f"{log_path.stem}-bentoml"))}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "bentoml", "serve", "serving.service:RetentionService",
              "--host", "127.0.0.1", "--port", str(port)],
             cwd=PROJECT_ROOT,
-            env=service_environment(settings),
+            env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
