@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from feature_repo.definitions import FEATURE_SERVICE_NAME
-from feature_repo.feature_columns import ENTITY_COLUMN, FEATURE_COLUMNS, LABEL_COLUMN, SNAPSHOT_COLUMN
+from feature_repo.feature_columns import ENTITY_COLUMN, FEATURE_COLUMNS, LABEL_COLUMN, SEQUENCE_COLUMNS, SNAPSHOT_COLUMN
 from feature_repo.store import get_feature_store, materialize_latest, read_online_features
 from monitoring.weeks import predictions_path, reference_path, week_window
 from retention.errors import PipelineError
@@ -196,6 +196,8 @@ def champion_reference(settings: Settings, champion: Champion) -> pd.DataFrame:
     rows = features.loc[(times >= first) & (times <= last)]
     labels = pd.read_parquet(settings.labels_path, columns=[ENTITY_COLUMN, SNAPSHOT_COLUMN, LABEL_COLUMN])
     rows = rows.merge(labels, on=[ENTITY_COLUMN, SNAPSHOT_COLUMN], how="inner")
+    if any(column in champion.input_columns for column in SEQUENCE_COLUMNS):
+        rows = _with_sequences(settings, rows)
     if len(rows) > settings.monitoring.max_reference_rows:
         rows = rows.sample(settings.monitoring.max_reference_rows, random_state=REFERENCE_SEED)
     rows = rows.reset_index(drop=True)
@@ -207,6 +209,15 @@ def champion_reference(settings: Settings, champion: Champion) -> pd.DataFrame:
     rows[PREDICTION_COLUMN] = np.asarray(champion.model.predict(rows[champion.input_columns]), dtype=np.float64)
     write_parquet_atomic(rows, path)
     return rows
+
+
+def _with_sequences(settings: Settings, rows: pd.DataFrame) -> pd.DataFrame:
+    """Add the recent-event arrays of each row, None where the user had no event, as Feast serves them."""
+    sequences = pd.read_parquet(settings.sequences_path, columns=[ENTITY_COLUMN, SNAPSHOT_COLUMN, *SEQUENCE_COLUMNS])
+    merged = rows.merge(sequences, on=[ENTITY_COLUMN, SNAPSHOT_COLUMN], how="left")
+    for column in SEQUENCE_COLUMNS:
+        merged[column] = merged[column].astype(object).where(merged[column].notna(), None)
+    return merged
 
 
 def _window(value: str | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:

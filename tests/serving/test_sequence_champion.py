@@ -1,4 +1,4 @@
-"""A sequence model as the champion: the service reads its array features from Feast on each request."""
+"""A sequence model as the champion: serving, weekly scoring and the drift reference read its array features."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from mlflow import MlflowClient
 
 from feature_repo.definitions import SEQUENCE_FEATURE_SERVICE_NAME
-from feature_repo.feature_columns import FEATURE_COLUMNS
+from feature_repo.feature_columns import FEATURE_COLUMNS, SEQUENCE_COLUMNS
 from feature_repo.store import get_feature_store, read_online_features
+from monitoring.scoring import PREDICTION_COLUMN, champion_reference, load_current_champion, score_week, week_features
+from monitoring.weeks import week_of
 from retention.settings import load_settings
 from training.sequence_explain import SEQUENCE_REASON
 from tests.serving.conftest import Service, _start_service, _stop, _wait_ready, run_demo
@@ -79,3 +81,20 @@ def test_reasons_name_profile_features_or_the_events(sequence_service):
     for answer in response.json():
         assert answer["reasons"], answer
         assert {reason["feature"] for reason in answer["reasons"]} <= allowed
+
+
+def test_weekly_scoring_and_drift_reference_read_the_sequences(sequence_service):
+    service, version = sequence_service
+    settings = service.settings
+    champion = load_current_champion(settings)
+    features = pd.read_parquet(settings.features_path)
+    week = week_of(features.snapshot_time.max())
+
+    reference = champion_reference(settings, champion)
+    predictions = score_week(settings, week, week_features(features, week), champion)
+
+    assert champion.version == version
+    assert set(SEQUENCE_COLUMNS) <= set(reference.columns)
+    assert reference[PREDICTION_COLUMN].between(0.0, 1.0).all()
+    assert set(predictions["feature_service"]) == {SEQUENCE_FEATURE_SERVICE_NAME}
+    assert predictions[PREDICTION_COLUMN].notna().all() and len(predictions) > 0
