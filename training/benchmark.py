@@ -166,8 +166,8 @@ def run_benchmark(
                         result.reused_fits += 1
                     result.runs.append(run)
                     progress.update()
-    if resume:
-        logger.info("Reused %d of %d fits from %s", result.reused_fits, total, cache.folder if cache else "no cache")
+    if cache is not None and resume:
+        logger.info("Reused %d of %d fits from %s", result.reused_fits, total, cache.folder)
     return result
 
 

@@ -139,7 +139,7 @@ class MLPRetentionModel(mlflow.pyfunc.PythonModel):
         With params {"explain": True, "top_k": k} it returns a frame of `probability` and the
         `reasons` from integrated gradients instead.
         """
-        frame = _require_frame(model_input)
+        frame = require_frame(model_input)
         probabilities = self.calibrator.apply(predict_probabilities(self.model, self.preprocessor.transform(frame)))
         explain, top_k = explain_params(params)
         if not explain:
@@ -171,7 +171,7 @@ class LightGBMRetentionModel(mlflow.pyfunc.PythonModel):
         With params {"explain": True, "top_k": k} it returns a frame of `probability` and the
         `reasons` from TreeSHAP instead.
         """
-        frame = _require_frame(model_input)
+        frame = require_frame(model_input)
         probabilities = self.calibrator.apply(self.baseline.predict_probabilities(frame))
         explain, top_k = explain_params(params)
         if not explain:
@@ -239,11 +239,11 @@ def explain_params(params: dict[str, Any] | None) -> tuple[bool, int]:
     return bool(params.get(EXPLAIN_PARAM, False)), params.get(TOP_K_PARAM, DEFAULT_TOP_K)
 
 
-def _require_frame(model_input: Any) -> pd.DataFrame:
+def require_frame(model_input: Any) -> pd.DataFrame:
     if not isinstance(model_input, pd.DataFrame):
         raise InputDataError(
             f"The retention model expects a pandas DataFrame of raw feature columns, got "
-            f"{type(model_input).__name__}. Send one row per user with one column per feature."
+            f"{type(model_input).__name__}. Send one row per user with one column per feature of its feature service."
         )
     return model_input
 

@@ -110,6 +110,7 @@ class SequenceCandidate:
 
     @property
     def preprocessor(self) -> FeaturePreprocessor:
+        """The profile-feature preprocessor fitted on the train split."""
         if self._preprocessor is None:
             raise RuntimeError(f"The {self.name} candidate is not fitted; call fit() or load_sequence_candidate() first.")
         return self._preprocessor
@@ -124,8 +125,7 @@ class SequenceCandidate:
         """Return the network's probabilities before calibration."""
         if self._model is None or self._encoder is None or self._preprocessor is None or self.config is None:
             raise RuntimeError(f"The {self.name} candidate is not fitted; call fit() or load_sequence_candidate() first.")
-        inputs = classification_dataset(frame, self._encoder, self._preprocessor).tensors
-        logits = predict_outputs(self._model, inputs, self.config.loop.mixed_precision)
+        logits = predict_outputs(self._model, self.model_inputs(frame), self.config.loop.mixed_precision)
         return torch.sigmoid(logits).numpy().astype(np.float64)
 
     def save(self, folder: Path) -> None:

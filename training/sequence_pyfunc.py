@@ -27,8 +27,7 @@ from feature_repo.feature_columns import (
     SEQUENCE_EVENT_TYPE_COLUMN,
     SEQUENCE_GAP_COLUMN,
 )
-from retention.errors import InputDataError
-from training.pyfunc import explain_param_schema, explain_params, explained_output
+from training.pyfunc import explain_param_schema, explain_params, explained_output, require_frame
 from training.sequence_candidates import SequenceCandidate, load_sequence_candidate
 from training.sequence_explain import sequence_contributions
 
@@ -60,16 +59,12 @@ class SequenceRetentionModel(mlflow.pyfunc.PythonModel):
         With params {"explain": True, "top_k": k} it returns a frame of `probability` and the
         `reasons` from integrated gradients instead (training/sequence_explain.py).
         """
-        if not isinstance(model_input, pd.DataFrame):
-            raise InputDataError(
-                f"The sequence retention model expects a pandas DataFrame, got {type(model_input).__name__}. "
-                "Send one row per user with the profile columns and the recent_* array columns."
-            )
-        probabilities = self.candidate.predict_proba(model_input)
+        frame = require_frame(model_input)
+        probabilities = self.candidate.predict_proba(frame)
         explain, top_k = explain_params(params)
         if not explain:
             return probabilities
-        contributions, names = sequence_contributions(self.candidate, model_input)
+        contributions, names = sequence_contributions(self.candidate, frame)
         return explained_output(probabilities, contributions, names, top_k)
 
 

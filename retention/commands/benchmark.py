@@ -113,7 +113,7 @@ def _model_names(model_list: str | None) -> list[str] | None:
     if model_list is None:
         return None
     names = [name.strip() for name in model_list.split(",")]
-    if not any(names) or not all(names):
+    if not all(names):
         raise click.BadParameter(
             f"{model_list!r} contains an empty name. List candidates separated by single commas, such as "
             "lightgbm,mlp, or leave --models out to run every candidate.",
