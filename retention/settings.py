@@ -67,7 +67,7 @@ class TrainingSettings:
     # retention rate, fitted on the validation window: "platt", "isotonic" or "none".
     calibration: str = "platt"
     # Sequence models that the training job fits and registers next to the MLP and LightGBM, so
-    # that the gate may promote one; each reads user_retention_seq_v1 when it serves.
+    # that the gate may promote one. Each reads user_retention_seq_v1 when it serves.
     sequence_models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -25,10 +25,12 @@ from training.evaluation import OriginResult
 
 # Settings sections that change a fit's result; registry, serving and monitoring settings do not.
 RESULT_SECTIONS = ("retention", "features", "split", "training")
+# Bytes read per step while hashing the training set.
 CHUNK_BYTES = 1 << 20
 
 
 def cache_folder(settings: Settings) -> Path:
+    """Return the folder of the stored fits under the home."""
     return settings.home / "benchmarks" / "models"
 
 

@@ -37,7 +37,7 @@ class ProbabilityCalibrator:
     """A monotone map from a model's raw probabilities to calibrated ones.
 
     `parameters` are the slope and intercept for Platt scaling, and the x and y thresholds of
-    the step function for isotonic regression; it is empty for "none".
+    the step function for isotonic regression. They are empty for "none".
     """
 
     method: str = NO_CALIBRATION

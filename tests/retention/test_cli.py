@@ -42,7 +42,8 @@ def test_replay_rejects_a_bad_week_before_writing(tmp_path):
     result = CliRunner().invoke(main, ["replay", "--home", str(home), "--from", "2017-13-40"])
 
     assert result.exit_code == 2
-    assert "--from" in result.output and "YYYY-MM-DD" in result.output
+    assert "--from" in result.output
+    assert "YYYY-MM-DD" in result.output
     assert not home.exists()
 
 
@@ -62,5 +63,6 @@ def test_rollback_in_an_empty_home_creates_nothing(tmp_path):
     result = CliRunner().invoke(main, ["rollback", "--home", str(home)])
 
     assert result.exit_code == 2
-    assert "has no model registry" in result.output and "retention demo --home" in result.output
+    assert "has no model registry" in result.output
+    assert "retention demo --home" in result.output
     assert not home.exists()

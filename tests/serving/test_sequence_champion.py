@@ -97,4 +97,5 @@ def test_weekly_scoring_and_drift_reference_read_the_sequences(sequence_service)
     assert set(SEQUENCE_COLUMNS) <= set(reference.columns)
     assert reference[PREDICTION_COLUMN].between(0.0, 1.0).all()
     assert set(predictions["feature_service"]) == {SEQUENCE_FEATURE_SERVICE_NAME}
-    assert predictions[PREDICTION_COLUMN].notna().all() and len(predictions) > 0
+    assert len(predictions) > 0
+    assert predictions[PREDICTION_COLUMN].notna().all()

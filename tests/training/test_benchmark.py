@@ -120,7 +120,8 @@ def test_single_run_shows_no_spread(home, tmp_path):
     assert json.loads(result.stdout)["summary"]["recency"]["roc_auc"]["std"] is None
     text = page.read_text()
     assert "over 1 seed (7) × 1 origin." in text
-    assert "| recency | 0." in text and "±" not in text.split("| recency |")[1].splitlines()[0]
+    assert "| recency | 0." in text
+    assert "±" not in text.split("| recency |")[1].splitlines()[0]
 
 
 def test_unknown_model_is_rejected(home, tmp_path):

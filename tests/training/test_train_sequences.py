@@ -78,7 +78,8 @@ def test_reasons_sum_to_the_logit_change(trained):
     reference[list(SEQUENCE_COLUMNS)] = None
     logit = lambda frame: torch.logit(torch.as_tensor(candidate.raw_probabilities(frame)), eps=1e-7).numpy()
     np.testing.assert_allclose(contributions.sum(axis=1), logit(rows) - logit(reference)[0], atol=0.02)
-    assert names[-1] == "recent_events" and len(names) == len(set(names))
+    assert names[-1] == "recent_events"
+    assert len(names) == len(set(names))
     assert [len(reasons) for reasons in explained["reasons"]] == [2] * len(rows)
     np.testing.assert_allclose(explained["probability"], candidate.predict_proba(rows), atol=1e-9)
 
